@@ -1,0 +1,97 @@
+"""The ``k6host`` command: run, echo, version."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from typing import Iterator, NoReturn, Sequence
+
+from . import __version__
+from .console import Log
+from .runner import GENERIC_ERROR, UsageError, parse_env, run_script
+
+
+class _Parser(argparse.ArgumentParser):
+    """Flag mistakes end in one line and k6's exit code, not argparse's usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message} (see '{self.prog} --help')\n")
+        sys.exit(GENERIC_ERROR)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: expected a number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: must be between 0 and 65535")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="k6host", description="Run k6 scripts that use k6/x/tcp.")
+    parser.add_argument("--version", action="version", version=f"k6host {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    run = commands.add_parser("run", help="run a k6 script")
+    run.add_argument("script", help="the k6 script (.js, .mjs or .cjs)")
+    run.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
+                     help="add a variable to __ENV (repeatable)")
+    run.add_argument("--with-echo", action="store_true",
+                     help="start the built-in echo server; TCP_ECHO_HOST/PORT go into __ENV")
+    run.add_argument("--include-system-env-vars", action=argparse.BooleanOptionalAction, default=True,
+                     help="pass the process environment into __ENV (default: on)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show debug output")
+    run.add_argument("--no-color", action="store_true", help="no colours in the output")
+
+    echo = commands.add_parser("echo", help="run the built-in TCP echo server in the foreground")
+    echo.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
+    echo.add_argument("--tls", action="store_true", help="serve TLS with a generated test certificate")
+    return parser
+
+
+@contextlib.contextmanager
+def _echo_env(enabled: bool) -> Iterator[dict[str, str]]:
+    if not enabled:
+        yield {}
+        return
+    from .echo import EchoServer
+
+    with EchoServer() as server:
+        yield {"TCP_ECHO_HOST": server.host, "TCP_ECHO_PORT": str(server.port)}
+
+
+def _run(args: argparse.Namespace) -> int:
+    log = Log(color=False if args.no_color else None, verbose=args.verbose)
+    env = dict(os.environ) if args.include_system_env_vars else {}
+    user_env = parse_env(args.env)
+    with _echo_env(args.with_echo) as echo_env:
+        # -e wins over what --with-echo sets, so a user can point elsewhere.
+        env.update(echo_env)
+        env.update(user_env)
+        return run_script(args.script, env, log).exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "echo":
+            from .echo import serve
+
+            return serve(args.port, args.tls, sys.stdout)
+    except UsageError as exc:
+        sys.stderr.write(f"k6host: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 105
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""k6's log lines (logrus' text format), for console output and run errors.
+
+On a terminal: ``INFO[0001] message    source=console``; elsewhere:
+``time="..." level=info msg=message source=console``, exactly as k6 prints.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from typing import TextIO
+
+_COLORS = {"debug": 37, "info": 36, "warning": 33, "error": 31}
+_PLAIN = re.compile(r"^[A-Za-z0-9\-._/@^+]+$")
+
+
+def _quote(value: str) -> str:
+    if _PLAIN.match(value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+class Log:
+    """Writes log lines to ``stream`` (stderr, as k6 does); thread-safe."""
+
+    def __init__(self, stream: TextIO | None = None, *, color: bool | None = None, verbose: bool = False):
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", lambda: False)()
+        self.terminal = isatty
+        self.color = isatty if color is None else color
+        self.verbose = verbose
+        self._start = time.monotonic()
+        self._lock = threading.Lock()
+        self.lines: list[tuple[str, str]] = []  # (level, message), for the Python API
+
+    def __call__(self, level: str, message: str, **fields: str) -> None:
+        if level == "debug" and not self.verbose:
+            return
+        self.lines.append((level, message))
+        if self.terminal:
+            text = self._terminal_line(level, message, fields)
+        else:
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            parts = [f'time="{stamp}"', f"level={level}", f"msg={_quote(message)}"]
+            parts += [f"{k}={_quote(v)}" for k, v in fields.items()]
+            text = " ".join(parts)
+        with self._lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def _terminal_line(self, level: str, message: str, fields: dict[str, str]) -> str:
+        seconds = int(time.monotonic() - self._start)
+        tag = f"{level.upper()[:4]}"
+        if self.color:
+            tag = f"\x1b[{_COLORS.get(level, 37)}m{tag}\x1b[0m"
+        line = f"{tag}[{seconds:04d}] {message}"
+        if fields:
+            line = f"{tag}[{seconds:04d}] {message:<44} " + " ".join(
+                f"{k}={_quote(v)}" for k, v in fields.items()
+            )
+        return line

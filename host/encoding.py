@@ -1,0 +1,55 @@
+"""Turning what ``socket.write()`` was given into bytes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+
+
+class EncodingError(ValueError):
+    """The string does not decode with the encoding the script named."""
+
+
+def _b64(text: str, alphabet: re.Pattern[str], altchars: bytes | None, name: str) -> bytes:
+    if not alphabet.fullmatch(text) or len(text.rstrip("=")) % 4 == 1:
+        raise EncodingError(f"invalid {name} data")
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(padded, altchars=altchars, validate=True)
+    except binascii.Error as exc:
+        raise EncodingError(f"invalid {name} data: {exc}") from None
+
+
+def to_bytes(data: str, encoding: str) -> bytes:
+    """Encode ``data`` as ``encoding`` says (``binary``: one byte per char).
+
+    Encodings are already lower-cased and checked by the JavaScript side.
+    """
+    if encoding in ("utf8", "utf-8"):
+        try:
+            return data.encode()
+        except UnicodeEncodeError:
+            # Lone surrogates cannot be UTF-8; write U+FFFD as TextEncoder does.
+            return data.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+    if encoding == "binary":
+        return data.encode("latin-1")
+    if encoding == "ascii":
+        try:
+            return data.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise EncodingError(f"invalid ascii data: non-ASCII character at index {exc.start}") from None
+    if encoding == "base64":
+        return _b64(data, _BASE64, None, "base64")
+    if encoding == "base64url":
+        return _b64(data, _BASE64URL, b"-_", "base64url")
+    if encoding == "hex":
+        try:
+            return binascii.unhexlify(data)
+        except (binascii.Error, ValueError):
+            raise EncodingError("invalid hex data: expected pairs of hex digits 0-9, a-f") from None
+    raise EncodingError(f"unsupported encoding {encoding!r}")
+

@@ -1,0 +1,123 @@
+"""A VU's event loop: one selector, one timer heap, one queue for JavaScript.
+
+I/O callbacks and timers never call into JavaScript themselves; they append
+events to :attr:`EventLoop.events`, and the VU delivers the whole queue in one
+entry into the interpreter per wake-up (each entry costs a full GC).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import selectors
+import time
+from typing import Any, Callable
+
+IoCallback = Callable[[int], None]
+
+
+class Timer:
+    """A scheduled callback; :meth:`cancel` makes it never run."""
+
+    __slots__ = ("deadline", "callback", "cancelled")
+
+    def __init__(self, deadline: float, callback: Callable[[], None]):
+        self.deadline = deadline
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class EventLoop:
+    def __init__(self) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.events: list[list[Any]] = []
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+        self._live_timers = 0
+        # A pipe another thread writes to, to wake a VU blocked in select().
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wakeups)
+
+    # -- timers -----------------------------------------------------------------
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(time.monotonic() + max(delay, 0.0), callback)
+        heapq.heappush(self._heap, (timer.deadline, next(self._seq), timer))
+        self._live_timers += 1
+        return timer
+
+    def cancel(self, timer: Timer) -> None:
+        if not timer.cancelled:
+            timer.cancel()
+            self._live_timers -= 1
+
+    # -- I/O --------------------------------------------------------------------
+    def watch(self, fileobj: Any, mask: int, callback: IoCallback) -> None:
+        """Call ``callback(mask)`` when ``fileobj`` is ready; replaces a watch."""
+        try:
+            self.selector.modify(fileobj, mask, callback)
+        except KeyError:
+            self.selector.register(fileobj, mask, callback)
+
+    def unwatch(self, fileobj: Any) -> None:
+        try:
+            self.selector.unregister(fileobj)
+        except (KeyError, ValueError):
+            pass
+
+    # -- running ----------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Whether anything (a timer, a watched socket, a queued event) is pending."""
+        return bool(self.events) or self._live_timers > 0 or len(self.selector.get_map()) > 1
+
+    def wake(self) -> None:
+        """Interrupt a blocking :meth:`run_once` from another thread."""
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _drain_wakeups(self, _mask: int) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def run_once(self, max_wait: float | None) -> None:
+        """Wait for I/O or the next timer (at most ``max_wait`` s), run what is due."""
+        wait = max_wait
+        if self.events:
+            wait = 0.0
+        elif self._heap:
+            until_timer = max(self._heap[0][0] - time.monotonic(), 0.0)
+            wait = until_timer if wait is None else min(wait, until_timer)
+        for key, mask in self.selector.select(wait):
+            key.data(mask)
+        now = time.monotonic()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            timer = heapq.heappop(heap)[2]
+            if not timer.cancelled:
+                timer.cancelled = True
+                self._live_timers -= 1
+                timer.callback()
+
+    def clear(self) -> None:
+        """Forget every timer and queued event (the iteration was abandoned)."""
+        for _, _, timer in self._heap:
+            timer.cancelled = True
+        self._heap.clear()
+        self._live_timers = 0
+        self.events.clear()
+
+    def close(self) -> None:
+        self.selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)

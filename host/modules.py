@@ -1,0 +1,163 @@
+"""Where a script's imports and requires come from.
+
+Built-in modules (``k6``, ``k6/x/tcp``, ...) are CommonJS files under
+``jsmodules/``, run once per VU; an ES ``import`` of one gets a small generated
+module that re-exports the CommonJS exports by name, so ``import { Socket }``,
+``import tcp`` and ``require()`` all reach the same objects.  The script's own
+files are resolved relative to the file that imports them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .engine import Engine
+
+BUILTIN_PREFIX = "k6"
+_MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
+_EXPORT = re.compile(r"^exports\.([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
+
+
+def jsmodules_dir() -> Path:
+    """The folder of built-in JavaScript modules, in a wheel or a checkout."""
+    try:
+        installed = resources.files("k6host.jsmodules")
+        path = Path(str(installed))
+        if (path / "runtime.js").is_file():
+            return path
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "jsmodules"
+
+
+@lru_cache(maxsize=None)
+def builtin_source(name: str) -> str | None:
+    """Source of built-in module ``name`` (``k6/x/tcp``), or None if unknown."""
+    if not (name == BUILTIN_PREFIX or name.startswith(BUILTIN_PREFIX + "/")):
+        return None
+    path = jsmodules_dir() / (name + ".js")
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=None)
+def read_script(path: str) -> str:
+    """A script file's text (cached: every VU loads the same files)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if text.startswith("#!"):
+        text = "//" + text  # keep the line so line numbers stay right
+    return text
+
+
+def _esm_shim(name: str, source: str) -> str:
+    names = [n for n in dict.fromkeys(_EXPORT.findall(source)) if n != "default"]
+    lines = [f"const m = globalThis.__k6host.builtin({json.dumps(name)});", "export default m;"]
+    lines += [f"export const {n} = m.{n};" for n in names]
+    return "\n".join(lines)
+
+
+def file_url(path: str) -> str:
+    return "file://" + os.path.abspath(path)
+
+
+def url_path(module_id: str) -> str | None:
+    """The file a module id names, or None for built-ins and unknown names."""
+    return module_id[len("file://"):] if module_id.startswith("file:///") else None
+
+
+class ModuleMap:
+    """Resolves and loads modules for one VU's engine.
+
+    The script's files are known by ``file://`` URLs, as in k6, so stack
+    traces read ``at default (file:///path/script.js:3:5)``.
+    """
+
+    def __init__(self, main_path: str):
+        self.main_path = os.path.abspath(main_path)
+        self.main_id = file_url(self.main_path)
+        self._main_dir = os.path.dirname(self.main_path)
+        self._engine: Engine | None = None
+        self._formats: dict[str, str] = {}
+
+    def attach(self, engine: Engine) -> None:
+        self._engine = engine
+        engine.export("mod.resolve", self.resolve)
+        engine.export("mod.compile", self.compile_commonjs)
+
+    # -- resolution -----------------------------------------------------------
+    def resolve(self, base: str, name: str) -> str:
+        """The module id that ``name`` means when imported from ``base``."""
+        if builtin_source(name) is not None or name.startswith("file:///"):
+            return name
+        if name.startswith(("./", "../")):
+            base_path = url_path(base)
+            base_dir = os.path.dirname(base_path) if base_path else self._main_dir
+            return file_url(os.path.normpath(os.path.join(base_dir, name)))
+        if name.startswith("/"):
+            return file_url(name)
+        return name
+
+    def format_of(self, module_id: str) -> str | None:
+        """``esm``, ``cjs`` or None (not found) for a module id."""
+        if builtin_source(module_id) is not None:
+            return "cjs"
+        path = url_path(module_id)
+        if path is None or not os.path.isfile(path):
+            return None
+        known = self._formats.get(module_id)
+        if known:
+            return known
+        ext = os.path.splitext(path)[1]
+        if ext == ".mjs":
+            fmt = "esm"
+        elif ext == ".cjs":
+            fmt = "cjs"
+        else:
+            fmt = "cjs" if self._compiles_as_function(read_script(path)) else "esm"
+        self._formats[module_id] = fmt
+        return fmt
+
+    def _compiles_as_function(self, source: str) -> bool:
+        # import/export make a module body a SyntaxError inside a function,
+        # the rule Node uses for ambiguous .js files. A file that fails for
+        # another reason and has no import/export line stays CommonJS, so its
+        # real syntax error is reported against it.
+        assert self._engine is not None
+        if self._engine.eval("__k6host.compiles(dukpy.s)", s=source):
+            return True
+        return not _MODULE_SYNTAX.search(source)
+
+    # -- loading --------------------------------------------------------------
+    def esm_source(self, module_id: str) -> str | None:
+        """Source for an ES ``import`` of ``module_id``."""
+        builtin = builtin_source(module_id)
+        if builtin is not None:
+            return _esm_shim(module_id, builtin)
+        fmt = self.format_of(module_id)
+        if fmt == "esm":
+            return read_script(url_path(module_id))
+        if fmt == "cjs":
+            # An ES module importing CommonJS sees its exports as the default.
+            quoted = json.dumps(module_id)
+            return f"export default globalThis.__k6host.makeRequire({quoted})({quoted});"
+        return None
+
+    def compile_commonjs(self, module_id: str) -> str:
+        """Compile a CommonJS module into ``__k6host.cjs[id]``; say its format."""
+        assert self._engine is not None
+        fmt = self.format_of(module_id)
+        if fmt == "cjs":
+            builtin = builtin_source(module_id)
+            source = builtin if builtin is not None else read_script(url_path(module_id))
+            filename = str(jsmodules_dir() / (module_id + ".js")) if builtin is not None else module_id
+            target = f"__k6host.cjs[{json.dumps(module_id)}]"
+            self._engine.compile_function(target, source, filename)
+        return fmt or "missing"

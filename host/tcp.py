@@ -1,0 +1,308 @@
+"""One TCP (optionally TLS) connection, driven by a VU's event loop.
+
+A :class:`Connection` announces what happens to it through pyee events and
+records k6's ``tcp_*`` metrics itself, so no metric costs a crossing into
+JavaScript:
+
+- ``connect(local_ip, local_port, remote_ip, remote_port)``
+- ``connect_error(reason)``: the connection could not be opened
+- ``data(bytes)``
+- ``error(method, reason)``: a read or write failed; ``close`` follows
+- ``close()``: the connection is gone (peer EOF or after an error)
+- ``timeout()``: no data for the idle period (it re-arms)
+- ``written(write_id, nbytes, reason_or_None)``: a queued write finished
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+import ssl
+import time
+from collections import deque
+from typing import Callable
+
+from pyee import EventEmitter
+
+from .loop import EventLoop, Timer
+from .metrics import Metrics
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+RECV_SIZE = 256 * 1024
+
+
+def os_reason(exc: BaseException) -> str:
+    """The operating system's reason, worded as Go (and so k6) words it."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"tls: failed to verify certificate: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"tls: {exc.reason or exc}".lower()
+    if isinstance(exc, socket.gaierror):
+        return f"lookup failed: {exc.strerror or exc}".lower()
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
+
+
+class Connection(EventEmitter):
+    def __init__(
+        self,
+        loop: EventLoop,
+        metrics: Metrics,
+        tags: dict[str, str],
+        resolve: Callable[[str, int], list[tuple[str, int]]],
+        tls_context: Callable[[], ssl.SSLContext],
+    ):
+        super().__init__()
+        self._loop = loop
+        self._metrics = metrics
+        self.tags = tags
+        self._resolve = resolve
+        self._tls_context = tls_context
+        self._sock: socket.socket | None = None
+        self._addresses: list[tuple[str, int]] = []
+        self._host = ""
+        self._tls = False
+        self._started = 0.0
+        self._opened_at: float | None = None
+        self._out: deque[list] = deque()  # [write_id, memoryview, sent, tags]
+        self._mask = 0
+        self._timeout = 0.0
+        self._timer: Timer | None = None
+        self._last_read = 0.0
+        self.closed = False
+
+    # -- opening ----------------------------------------------------------------
+    def open(self, host: str, port: int, tls: bool, timeout_ms: float) -> None:
+        self.tags = {**self.tags, "proto": "TCP", "host": host, "port": str(port)}
+        self._host, self._tls, self._timeout = host, tls, timeout_ms / 1000.0
+        if not 0 < port < 65536:
+            return self._fail(f"invalid port {port}: must be between 1 and 65535")
+        if not host or len(host) > 253:
+            return self._fail(f"invalid host {host!r}")
+        started = time.perf_counter()
+        try:
+            self._addresses = self._resolve(host, port)
+        except (OSError, UnicodeError, ValueError) as exc:
+            return self._fail(f"lookup {host}: {os_reason(exc)}")
+        self._metric("tcp_socket_resolving", (time.perf_counter() - started) * 1000)
+        self._started = time.perf_counter()
+        self._next_address(None)
+
+    def _next_address(self, last_error: BaseException | None) -> None:
+        """Try the resolved addresses in turn, as Go's dialer does."""
+        self._drop_socket()
+        if not self._addresses:
+            return self._fail(self._dial_reason(last_error))
+        ip, port = self._addresses.pop(0)
+        self._remote = (ip, port)
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            return self._fail(self._dial_reason(exc))
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        err = sock.connect_ex((ip, port))
+        if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            self._watch(WRITE, self._on_connected)
+        else:
+            self._next_address(OSError(err, os.strerror(err)))
+
+    def _dial_reason(self, exc: BaseException | None) -> str:
+        ip, port = getattr(self, "_remote", (self._host, 0))
+        where = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        return f"dial tcp {where}: connect: {os_reason(exc) if exc else 'no address'}"
+
+    def _on_connected(self, _mask: int) -> None:
+        assert self._sock is not None
+        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            return self._next_address(OSError(err, os.strerror(err)))
+        if not self._tls:
+            return self._established()
+        try:
+            self._sock = self._tls_context().wrap_socket(
+                self._sock, server_hostname=self._host, do_handshake_on_connect=False
+            )
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            return self._fail(f"tls: {os_reason(exc)}")
+        self._handshake(0)
+
+    def _handshake(self, _mask: int) -> None:
+        assert isinstance(self._sock, ssl.SSLSocket)
+        try:
+            self._sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return self._watch(READ, self._handshake)
+        except ssl.SSLWantWriteError:
+            return self._watch(WRITE, self._handshake)
+        except (ssl.SSLError, OSError) as exc:
+            return self._fail(os_reason(exc) if isinstance(exc, ssl.SSLError) else f"tls handshake: {os_reason(exc)}")
+        self._established()
+
+    def _established(self) -> None:
+        assert self._sock is not None
+        self._metric("tcp_socket_connecting", (time.perf_counter() - self._started) * 1000)
+        self.tags["remote_ip"] = self._remote[0]
+        self._metric("tcp_sockets", 1)
+        self._opened_at = time.perf_counter()
+        self._last_read = time.monotonic()
+        local = self._sock.getsockname()
+        self._watch(READ, self._on_ready)
+        self._arm_timeout()
+        self.emit("connect", local[0], local[1], self._remote[0], self._remote[1])
+
+    def _fail(self, reason: str) -> None:
+        self._drop_socket()
+        self._metric("tcp_errors", 1)
+        self.emit("connect_error", reason)
+
+    # -- reading and writing ----------------------------------------------------
+    def _on_ready(self, mask: int) -> None:
+        if mask & READ:
+            self._read()
+        if mask & WRITE and not self.closed:
+            self._flush()
+
+    def _read(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while True:
+            try:
+                chunk = sock.recv(RECV_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError, InterruptedError):
+                return
+            except (OSError, ssl.SSLError) as exc:
+                return self._broken("read", exc)
+            if not chunk:
+                return self._finish()
+            self._last_read = time.monotonic()
+            self._metric("tcp_reads", 1)
+            self._metric("data_received", len(chunk))
+            self.emit("data", chunk)
+            # A TLS record may hold more than one recv() returned; plain
+            # sockets wait for the selector again.
+            if self.closed or not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                return
+
+    def write(self, data: bytes, write_id: int, tags: dict[str, str]) -> bool:
+        """Send ``data``; True if every byte left now.
+
+        Otherwise the rest is queued behind earlier writes and ``written``
+        reports it; bytes leave in the order of the calls.
+        """
+        write_tags = {**self.tags, **tags} if tags else self.tags
+        self._metric("tcp_writes", 1, write_tags)
+        if not data:
+            return True
+        entry = [write_id, memoryview(data), 0, write_tags]
+        self._out.append(entry)
+        if len(self._out) == 1:
+            self._flush()
+        return entry[2] == len(data)
+
+    def count_write_error(self, tags: dict[str, str]) -> None:
+        """A write refused before any byte was sent (say, bad base64)."""
+        write_tags = {**self.tags, **tags} if tags else self.tags
+        self._metric("tcp_writes", 1, write_tags)
+        self._metric("tcp_errors", 1, write_tags)
+
+    def _flush(self) -> None:
+        sock = self._sock
+        while self._out and sock is not None:
+            entry = self._out[0]
+            view = entry[1]
+            try:
+                n = sock.send(view[entry[2]:])
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError, InterruptedError):
+                break
+            except (OSError, ssl.SSLError) as exc:
+                return self._broken("write", exc)
+            entry[2] += n
+            self._metric("data_sent", n, entry[3])
+            if entry[2] < len(view):
+                continue
+            self._out.popleft()
+            if self._mask & WRITE:  # it was queued: JavaScript is waiting for it
+                self.emit("written", entry[0], entry[2], None)
+        self._watch(READ | WRITE if self._out else READ, self._on_ready)
+
+    # -- timeouts ---------------------------------------------------------------
+    def set_timeout(self, ms: float) -> None:
+        self._timeout = ms / 1000.0
+        self._arm_timeout()
+
+    def _arm_timeout(self) -> None:
+        if self._timer is not None:
+            self._loop.cancel(self._timer)
+            self._timer = None
+        if self._timeout > 0 and not self.closed and self._opened_at is not None:
+            due = self._last_read + self._timeout - time.monotonic()
+            self._timer = self._loop.call_later(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        idle = time.monotonic() - self._last_read
+        if idle + 1e-4 >= self._timeout:
+            self._metric("tcp_timeouts", 1)
+            self._last_read = time.monotonic()
+            self.emit("timeout")
+        self._arm_timeout()
+
+    # -- closing ----------------------------------------------------------------
+    def _broken(self, method: str, exc: BaseException) -> None:
+        self._metric("tcp_errors", 1)
+        reason = os_reason(exc)
+        for entry in self._out:
+            if entry[2]:
+                self._metric("tcp_partial_writes", 1, entry[3])
+            self.emit("written", entry[0], entry[2], reason)
+        self._out.clear()
+        self.emit("error", method, reason)
+        self._finish()
+
+    def _finish(self) -> None:
+        """The connection ended by itself (EOF or error)."""
+        if self.closed:
+            return
+        self.close()
+        self.emit("close")
+
+    def close(self) -> None:
+        """Close now, quietly (the script called destroy())."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._timer is not None:
+            self._loop.cancel(self._timer)
+            self._timer = None
+        for entry in self._out:
+            if entry[2]:
+                self._metric("tcp_partial_writes", 1, entry[3])
+        self._out.clear()
+        self._drop_socket()
+        if self._opened_at is not None:
+            self._metric("tcp_socket_duration", (time.perf_counter() - self._opened_at) * 1000)
+
+    def _drop_socket(self) -> None:
+        if self._sock is not None:
+            self._loop.unwatch(self._sock)
+            self._mask = 0
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+
+    # -- helpers ----------------------------------------------------------------
+    def _watch(self, mask: int, callback: Callable[[int], None]) -> None:
+        assert self._sock is not None
+        self._mask = mask
+        self._loop.watch(self._sock, mask, callback)
+
+    def _metric(self, name: str, value: float, tags: dict[str, str] | None = None) -> None:
+        self._metrics.add(name, value, tags or self.tags)

@@ -1,0 +1,287 @@
+// k6/x/tcp: the Socket a script sees. State, listeners and properties live
+// here; the connection itself lives in Python (k6host.tcp) and reports back
+// through batched events: c connect, f connect failed, d data, e error,
+// x closed, t timeout, w write finished.
+const host = globalThis.__k6host
+const py = globalThis.call_python
+
+const EVENTS = ["connect", "data", "close", "error", "timeout"]
+const ENCODINGS = ["utf8", "utf-8", "ascii", "base64", "base64url", "hex"]
+const live = new Map() // socket id -> Socket, while Python holds a connection
+let nextId = 1
+let route // set by Socket's static block: delivers a Python event to its socket
+
+class TCPError extends Error {
+  constructor(method, reason) {
+    super("TCP error during " + method + ": " + reason)
+    this.name = "TCPError"
+    this.method = method
+  }
+}
+
+function isPlainObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v)
+}
+
+function checkTags(tags, where) {
+  if (tags === undefined || tags === null) return {}
+  if (!isPlainObject(tags)) throw new TypeError(where + " tags must be an object of strings")
+  const out = {}
+  for (const k of Object.keys(tags)) out[k] = String(tags[k])
+  return out
+}
+
+function parsePort(port) {
+  if (typeof port === "number") return port
+  if (typeof port === "string" && /^\s*\d+\s*$/.test(port)) return Number(port)
+  return null
+}
+
+// bytes -> latin-1 string, the only way bytes cross to Python (as JSON text).
+function bytesToLatin1(u8) {
+  let s = ""
+  for (let i = 0; i < u8.length; i += 8192) {
+    s += String.fromCharCode.apply(null, u8.subarray(i, i + 8192))
+  }
+  return s
+}
+
+function latin1ToBytes(s) {
+  const n = s.length
+  const u8 = new Uint8Array(n)
+  for (let i = 0; i < n; i++) u8[i] = s.charCodeAt(i)
+  return u8
+}
+
+class Socket {
+  #id = nextId++
+  #state = "disconnected"
+  #listeners = Object.create(null)
+  #tags
+  #timeout = 0
+  #connect = null // { resolve, reject } while opening
+  #writes = new Map() // write id -> { resolve, reject }
+  #closed = false
+  #local = [undefined, undefined]
+  #remote = [undefined, undefined]
+  #written = 0
+  #read = 0
+
+  constructor(options) {
+    if (options !== undefined && options !== null && !isPlainObject(options)) {
+      throw new TypeError("Socket options must be an object")
+    }
+    this.#tags = checkTags(options && options.tags, "Socket")
+  }
+
+  get ready_state() { return this.#state }
+  get connected() { return this.#state === "open" }
+  get local_ip() { return this.#local[0] }
+  get local_port() { return this.#local[1] }
+  get remote_ip() { return this.#remote[0] }
+  get remote_port() { return this.#remote[1] }
+  get bytes_written() { return this.#written }
+  get bytes_read() { return this.#read }
+
+  on(event, listener) {
+    if (!EVENTS.includes(event)) {
+      console.warn("Socket.on: unknown event " + JSON.stringify(String(event)) + " ignored; events are " + EVENTS.join(", "))
+      return
+    }
+    if (typeof listener !== "function") {
+      throw new TypeError("Socket.on(" + JSON.stringify(event) + "): listener must be a function, got " + typeof listener)
+    }
+    this.#listeners[event] = listener
+  }
+
+  #emit(event, arg) {
+    const fn = this.#listeners[event]
+    if (!fn) return
+    try {
+      fn.call(this, arg)
+    } catch (e) {
+      host.fault(e)
+    }
+  }
+
+  connect(portOrOptions, hostName) {
+    return new Promise((resolve, reject) => {
+      if (this.#state === "destroyed") throw new TCPError("connect", "socket is destroyed")
+      if (this.#state !== "disconnected") throw new TCPError("connect", "socket is already " + this.#state)
+      let port = portOrOptions
+      let tls = false
+      let tags = {}
+      if (isPlainObject(portOrOptions)) {
+        port = portOrOptions.port
+        hostName = portOrOptions.host
+        tls = portOrOptions.tls
+        tags = checkTags(portOrOptions.tags, "connect")
+      }
+      const portNumber = parsePort(port)
+      if (portNumber === null) {
+        throw new TCPError("connect", "invalid port " + host.format(port) + ": expected a number or a numeric string")
+      }
+      if (hostName === undefined || hostName === null) hostName = "localhost"
+      if (typeof hostName !== "string") {
+        throw new TCPError("connect", "invalid host " + host.format(hostName) + ": expected a string")
+      }
+      if (tls !== undefined && typeof tls !== "boolean") {
+        throw new TCPError("connect", "invalid tls option " + host.format(tls) + ": expected true or false")
+      }
+      this.#state = "opening"
+      this.#connect = { resolve, reject }
+      live.set(this.#id, this)
+      py("tcp.connect", this.#id, hostName, portNumber, !!tls, Object.assign({}, this.#tags, tags), this.#timeout)
+    })
+  }
+
+  write(data, options) {
+    return new Promise((resolve, reject) => {
+      if (this.#state !== "open") {
+        throw new TCPError("write", this.#state === "destroyed" ? "socket is destroyed" : "no active connection")
+      }
+      if (options !== undefined && options !== null && !isPlainObject(options)) {
+        throw new TypeError("write options must be an object")
+      }
+      let encoding = options && options.encoding
+      const tags = checkTags(options && options.tags, "write")
+      let payload
+      if (typeof data === "string") {
+        encoding = encoding === undefined || encoding === null ? "utf8" : String(encoding).toLowerCase()
+        if (!ENCODINGS.includes(encoding)) {
+          return this.#failWrite(reject, "unsupported encoding " + JSON.stringify(String(options.encoding)) + "; use one of " + ENCODINGS.join(", "))
+        }
+        payload = data
+      } else if (data instanceof ArrayBuffer) {
+        encoding = "binary"
+        payload = bytesToLatin1(new Uint8Array(data))
+      } else if (ArrayBuffer.isView(data)) {
+        encoding = "binary"
+        payload = bytesToLatin1(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+      } else {
+        return this.#failWrite(reject, "invalid data type " + (data === null ? "null" : typeof data) + ": expected a string, ArrayBuffer or typed array")
+      }
+      // [bytes sent, null, true] when every byte left at once; [write id,
+      // null, false] when the rest waits for the socket; [0, reason] on failure.
+      const r = py("tcp.write", this.#id, payload, encoding, tags)
+      if (r[1] !== null) return this.#failWrite(reject, r[1])
+      if (r[2]) {
+        this.#written += r[0]
+        resolve()
+      } else {
+        this.#writes.set(r[0], { resolve, reject })
+      }
+    })
+  }
+
+  #failWrite(reject, reason) {
+    const err = new TCPError("write", reason)
+    this.#emit("error", err)
+    reject(err)
+  }
+
+  setTimeout(ms) {
+    if (typeof ms !== "number" || Number.isNaN(ms)) {
+      throw new TypeError("Socket.setTimeout: expected a number of milliseconds, got " + host.format(ms))
+    }
+    this.#timeout = ms > 0 ? ms : 0
+    if (this.#state === "open") py("tcp.timeout", this.#id, this.#timeout)
+    return this
+  }
+
+  destroy() {
+    if (this.#state === "destroyed") return
+    const wasLive = live.delete(this.#id)
+    this.#state = "destroyed"
+    if (wasLive) py("tcp.destroy", this.#id)
+    this.#abandon("connect", "socket destroyed")
+    queueMicrotask(() => this.#close())
+  }
+
+  // Settle every promise still waiting on this connection with a rejection.
+  #abandon(method, reason) {
+    if (this.#connect) {
+      const pending = this.#connect
+      this.#connect = null
+      pending.reject(new TCPError(method, reason))
+    }
+    for (const w of this.#writes.values()) w.reject(new TCPError("write", reason))
+    this.#writes.clear()
+  }
+
+  #close() {
+    if (this.#closed) return
+    this.#closed = true
+    this.#emit("close")
+  }
+
+  static {
+    route = (ev) => {
+      const socket = live.get(ev[1])
+      if (socket) socket.#handle(ev)
+    }
+    // The host closed every connection of an abandoned iteration.
+    host.resets.push(() => {
+      for (const socket of live.values()) socket.#state = "destroyed"
+      live.clear()
+    })
+  }
+
+  // Events from Python, by letter.
+  #handle(ev) {
+    switch (ev[0]) {
+      case "c": {
+        this.#state = "open"
+        this.#local = [ev[2], ev[3]]
+        this.#remote = [ev[4], ev[5]]
+        const pending = this.#connect
+        this.#connect = null
+        this.#emit("connect")
+        if (pending) pending.resolve()
+        return
+      }
+      case "f": {
+        live.delete(this.#id)
+        this.#state = "disconnected"
+        const pending = this.#connect
+        this.#connect = null
+        const err = new TCPError("connect", ev[2])
+        this.#emit("error", err)
+        if (pending) pending.reject(err)
+        return
+      }
+      case "d":
+        if (this.#state !== "open") return
+        this.#read += ev[2].length
+        this.#emit("data", latin1ToBytes(ev[2]))
+        return
+      case "e":
+        this.#emit("error", new TCPError(ev[2], ev[3]))
+        return
+      case "x":
+        live.delete(this.#id)
+        this.#state = "destroyed"
+        this.#abandon("write", "connection closed")
+        this.#close()
+        return
+      case "t":
+        this.#emit("timeout")
+        return
+      case "w": {
+        const w = this.#writes.get(ev[2])
+        if (!w) return
+        this.#writes.delete(ev[2])
+        this.#written += ev[3]
+        // A failed queued write means the connection broke; its "e" event
+        // tells the error listener, so only the promise hears of it here.
+        if (ev[4] === null) w.resolve()
+        else w.reject(new TCPError("write", ev[4]))
+      }
+    }
+  }
+}
+
+for (const letter of ["c", "f", "d", "e", "x", "t", "w"]) host.handlers[letter] = route
+
+exports.Socket = Socket
+exports.TCPError = TCPError

@@ -1,0 +1,215 @@
+// The VU runtime: evaluated once per VU as a global script, before the user's
+// script. It owns what JavaScript must hold (callbacks, module caches) and
+// crosses to Python only through call_python and one batched dispatch entry.
+;(function (g) {
+  "use strict"
+  const py = g.call_python
+  const cjsCache = Object.create(null)
+
+  const host = {
+    main: null,
+    setupData: undefined,
+    // CommonJS functions compiled by the host, by module id (see Engine.compile_function).
+    cjs: Object.create(null),
+    // event type -> handler(event array); filled by modules (timers here, tcp in k6/x/tcp).
+    handlers: Object.create(null),
+  }
+  Object.defineProperty(g, "__k6host", { value: host })
+
+  // ---- errors -------------------------------------------------------------
+  host.errorText = function (e) {
+    if (e instanceof Error) {
+      const head = String(e)
+      const stack = typeof e.stack === "string" ? e.stack.replace(/\s+$/, "") : ""
+      return stack ? head + "\n" + stack : head
+    }
+    return host.format(e)
+  }
+  // A listener or callback threw: the iteration fails as if the default
+  // function had thrown.
+  host.fault = function (e) {
+    py("vu.fault", host.errorText(e))
+  }
+
+  // ---- console --------------------------------------------------------------
+  function formatValue(v, seen) {
+    if (v === null) return "null"
+    switch (typeof v) {
+      case "string":
+        return v
+      case "undefined":
+        return "undefined"
+      case "function":
+        return "[Function: " + (v.name || "anonymous") + "]"
+      case "symbol":
+      case "bigint":
+      case "number":
+      case "boolean":
+        return String(v)
+    }
+    if (v instanceof Error) return String(v)
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+      return v.constructor.name + "(" + v.length + ") [" + Array.prototype.join.call(v, ", ") + "]"
+    }
+    if (v instanceof ArrayBuffer) {
+      return "ArrayBuffer(" + v.byteLength + ") [" + new Uint8Array(v).join(", ") + "]"
+    }
+    try {
+      return JSON.stringify(v, function (k, x) {
+        if (typeof x === "object" && x !== null) {
+          if (seen.has(x)) return "[Circular]"
+          seen.add(x)
+          if (ArrayBuffer.isView(x) || x instanceof ArrayBuffer || x instanceof Error) return formatValue(x, seen)
+          if (x instanceof Map) return Object.fromEntries(x)
+          if (x instanceof Set) return Array.from(x)
+        }
+        if (typeof x === "function") return formatValue(x, seen)
+        if (typeof x === "bigint") return String(x)
+        if (x === undefined) return "undefined"
+        return x
+      })
+    } catch (e) {
+      return String(v)
+    }
+  }
+  host.format = function (v) {
+    return formatValue(v, new Set())
+  }
+  function logger(level) {
+    return function () {
+      const parts = []
+      for (let i = 0; i < arguments.length; i++) parts.push(formatValue(arguments[i], new Set()))
+      py("console", level, parts.join(" "))
+    }
+  }
+  g.console = {
+    log: logger("info"),
+    info: logger("info"),
+    warn: logger("warning"),
+    error: logger("error"),
+    debug: logger("debug"),
+  }
+
+  // ---- timers ---------------------------------------------------------------
+  // Callbacks stay here; Python keeps only deadlines and sends ["T", id] back.
+  const timers = new Map()
+  let nextTimer = 1
+  function addTimer(fn, ms, args, repeat) {
+    if (typeof fn !== "function") throw new TypeError("timer callback must be a function, got " + typeof fn)
+    const delay = Number(ms) > 0 ? Number(ms) : 0
+    const id = nextTimer++
+    timers.set(id, { fn, args, repeat })
+    py("timer.add", id, delay, repeat)
+    return id
+  }
+  function clearTimer(id) {
+    if (timers.delete(id)) py("timer.cancel", id)
+  }
+  host.handlers.T = function (ev) {
+    const t = timers.get(ev[1])
+    if (!t) return
+    if (!t.repeat) timers.delete(ev[1])
+    t.fn.apply(undefined, t.args)
+  }
+  host.clearTimers = function () {
+    timers.clear()
+  }
+  g.setTimeout = function (fn, ms, ...args) { return addTimer(fn, ms, args, false) }
+  g.setInterval = function (fn, ms, ...args) { return addTimer(fn, ms, args, true) }
+  g.clearTimeout = clearTimer
+  g.clearInterval = clearTimer
+
+  // ---- modules --------------------------------------------------------------
+  function runCommonJS(id) {
+    if (cjsCache[id]) return cjsCache[id].exports
+    const kind = py("mod.compile", id)
+    if (kind === "esm") throw new Error("require() of ES modules is not supported: " + id)
+    if (kind !== "cjs") throw new Error("unknown module: " + id)
+    const fn = host.cjs[id]
+    delete host.cjs[id]
+    const module = { id: id, exports: {} }
+    cjsCache[id] = module
+    const slash = id.lastIndexOf("/")
+    try {
+      fn.call(module.exports, module.exports, makeRequire(id), module, id, slash >= 0 ? id.slice(0, slash) : "")
+    } catch (e) {
+      delete cjsCache[id]
+      throw e
+    }
+    return module.exports
+  }
+  function makeRequire(base) {
+    return function require(name) {
+      if (typeof name !== "string") throw new TypeError("require() expects a module name string")
+      return runCommonJS(py("mod.resolve", base, name))
+    }
+  }
+  host.makeRequire = makeRequire
+  // k6 offers require() in ES-module scripts too, relative to the main script.
+  g.require = makeRequire("")
+  host.compiles = function (source) {
+    try {
+      new Function(source)
+      return true
+    } catch (e) {
+      if (e instanceof SyntaxError) return false
+      throw e
+    }
+  }
+  host.builtin = runCommonJS
+
+  // ---- iterations -----------------------------------------------------------
+  function settle(errorText) {
+    py("vu.settled", errorText)
+  }
+  // Returns true when the iteration finished synchronously without error, so
+  // the common sync case costs no further crossing.
+  host.iterate = function (fn, iter, arg) {
+    g.__ITER = iter
+    let r
+    try {
+      r = fn(arg)
+    } catch (e) {
+      settle(host.errorText(e))
+      return false
+    }
+    if (r === null || typeof r !== "object" || typeof r.then !== "function") return true
+    r.then(
+      function () { settle(null) },
+      // k6's wording for an async default function that rejected.
+      function (e) { settle("Uncaught (in promise) " + host.errorText(e)) }
+    )
+    return false
+  }
+
+  // ---- init-only helpers -------------------------------------------------------
+  host.open = function (path, mode) {
+    const text = py("open", path, mode === undefined ? null : mode)
+    if (mode !== "b") return text
+    const bytes = new Uint8Array(text.length)
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
+    return bytes.buffer
+  }
+  host.exportedOptions = function () {
+    const o = host.main && host.main.options
+    return o === undefined ? null : JSON.parse(JSON.stringify(o))
+  }
+
+  // Modules register what to forget when an iteration is abandoned.
+  host.resets = [host.clearTimers]
+  host.reset = function () {
+    for (const fn of host.resets) fn()
+  }
+
+  host.dispatch = function (events) {
+    const handlers = host.handlers
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i]
+      try {
+        handlers[ev[0]](ev)
+      } catch (e) {
+        host.fault(e)
+      }
+    }
+  }
+})(globalThis)
