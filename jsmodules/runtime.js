@@ -16,6 +16,43 @@
   }
   Object.defineProperty(g, "__k6host", { value: host })
 
+  // ---- Promise ------------------------------------------------------------------
+  // QuickJS-NG 0.11 (inside dukpy 0.6) has CVE-2023-48184: its cycle collector
+  // does not see a closure's reference into a suspended async function, so
+  // `let r; socket.on("data", () => r()); await new Promise((ok) => { r = ok })`
+  // gets the suspended function freed and the process crashes on the next GC.
+  // A suspended function stays reachable through the promise it awaits, so
+  // every pending promise a script makes is held here until it settles.
+  const NativePromise = g.Promise
+  const pendingPromises = new Set()
+  function Promise(executor) {
+    if (new.target === undefined) throw new TypeError("Promise constructor cannot be invoked without 'new'")
+    if (typeof executor !== "function") throw new TypeError("Promise resolver " + typeof executor + " is not a function")
+    let resolveNative, rejectNative
+    const p = new NativePromise(function (resolve, reject) {
+      resolveNative = resolve
+      rejectNative = reject
+    })
+    pendingPromises.add(p)
+    const resolve = function (value) {
+      pendingPromises.delete(p)
+      resolveNative(value)
+    }
+    const reject = function (reason) {
+      pendingPromises.delete(p)
+      rejectNative(reason)
+    }
+    try {
+      executor(resolve, reject)
+    } catch (e) {
+      reject(e)
+    }
+    return p
+  }
+  Object.setPrototypeOf(Promise, NativePromise)
+  Promise.prototype = NativePromise.prototype
+  Object.defineProperty(g, "Promise", { value: Promise, writable: true, configurable: true })
+
   // ---- errors -------------------------------------------------------------
   host.errorText = function (e) {
     if (e instanceof Error) {
@@ -166,6 +203,8 @@
   // the common sync case costs no further crossing.
   host.iterate = function (fn, iter, arg) {
     g.__ITER = iter
+    // What the last iteration left pending can no longer settle: let it go.
+    pendingPromises.clear()
     let r
     try {
       r = fn(arg)
