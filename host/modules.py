@@ -47,9 +47,15 @@ def builtin_source(name: str) -> str | None:
         return None
 
 
-@lru_cache(maxsize=None)
 def read_script(path: str) -> str:
-    """A script file's text (cached: every VU loads the same files)."""
+    """A script file's text; every VU loads the same files, so they are cached
+    for as long as the file is unchanged."""
+    st = os.stat(path)
+    return _read_script(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=256)
+def _read_script(path: str, _mtime_ns: int, _size: int) -> str:
     with open(path, encoding="utf-8") as f:
         text = f.read()
     if text.startswith("#!"):

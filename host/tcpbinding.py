@@ -28,6 +28,7 @@ class TcpBinding:
         engine.export("tcp.write", self.write)
         engine.export("tcp.timeout", self.set_timeout)
         engine.export("tcp.destroy", self.destroy)
+        engine.export("tcp.refused", self.refused)
 
     def connect(self, sid: int, host: str, port: int, tls: bool, tags: dict[str, str], timeout_ms: float) -> None:
         events = self._loop.events
@@ -64,6 +65,11 @@ class TcpBinding:
         if conn.write(data, write_id, tags):
             return [len(data), None, True]
         return [write_id, None, False]
+
+    def refused(self, sid: int, tags: dict[str, str]) -> None:
+        conn = self._conns.get(sid)
+        if conn is not None:
+            conn.count_write_error(tags)
 
     def set_timeout(self, sid: int, ms: float) -> None:
         conn = self._conns.get(sid)

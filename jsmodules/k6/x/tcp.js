@@ -149,7 +149,7 @@ class Socket {
       if (typeof data === "string") {
         encoding = encoding === undefined || encoding === null ? "utf8" : String(encoding).toLowerCase()
         if (!ENCODINGS.includes(encoding)) {
-          return this.#failWrite(reject, "unsupported encoding " + JSON.stringify(String(options.encoding)) + "; use one of " + ENCODINGS.join(", "))
+          return this.#refuseWrite(reject, tags, "unsupported encoding " + JSON.stringify(String(options.encoding)) + "; use one of " + ENCODINGS.join(", "))
         }
         payload = data
       } else if (data instanceof ArrayBuffer) {
@@ -159,7 +159,7 @@ class Socket {
         encoding = "binary"
         payload = bytesToLatin1(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
       } else {
-        return this.#failWrite(reject, "invalid data type " + (data === null ? "null" : typeof data) + ": expected a string, ArrayBuffer or typed array")
+        return this.#refuseWrite(reject, tags, "invalid data type " + (data === null ? "null" : Array.isArray(data) ? "array" : typeof data) + ": expected a string, ArrayBuffer or typed array")
       }
       // [bytes sent, null, true] when every byte left at once; [write id,
       // null, false] when the rest waits for the socket; [0, reason] on failure.
@@ -172,6 +172,12 @@ class Socket {
         this.#writes.set(r[0], { resolve, reject })
       }
     })
+  }
+
+  // A write refused before it reached Python still counts as a failed write.
+  #refuseWrite(reject, tags, reason) {
+    py("tcp.refused", this.#id, tags)
+    this.#failWrite(reject, reason)
   }
 
   #failWrite(reject, reason) {
