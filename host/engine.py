@@ -87,7 +87,7 @@ class _Interpreter(JSInterpreter):
         """k6 scripts have no ``process``; leave the global undefined."""
 
 
-_WRAPPER_PREFIX = "(function (exports, require, module, __filename, __dirname) {"
+_WRAPPER_PREFIX = "(function (exports, require, module, __filename, __dirname, open) {"
 
 
 class Engine:

@@ -79,6 +79,21 @@ def url_path(module_id: str) -> str | None:
     return module_id[len("file://"):] if module_id.startswith("file:///") else None
 
 
+def _module_locals(module_id: str, source: str) -> str:
+    """Give an ES module its own ``require`` and ``open``, as k6 does.
+
+    They go on the first line, so line numbers in errors stay the script's.
+    A module that declares either name itself keeps its own.
+    """
+    quoted = json.dumps(module_id)
+    bindings = [
+        f"{name} = globalThis.__k6host.{factory}({quoted})"
+        for name, factory in (("require", "makeRequire"), ("open", "makeOpen"))
+        if not re.search(rf"(\b(function|const|let|var|class)\s+|import\s*{{[^}}]*\b|import\s+){name}\b", source)
+    ]
+    return (f"const {', '.join(bindings)}; " if bindings else "") + source
+
+
 class ModuleMap:
     """Resolves and loads modules for one VU's engine.
 
@@ -99,14 +114,17 @@ class ModuleMap:
         engine.export("mod.compile", self.compile_commonjs)
 
     # -- resolution -----------------------------------------------------------
+    def directory_of(self, module_id: str) -> str:
+        """The folder relative paths in ``module_id`` start from."""
+        path = url_path(module_id)
+        return os.path.dirname(path) if path else self._main_dir
+
     def resolve(self, base: str, name: str) -> str:
         """The module id that ``name`` means when imported from ``base``."""
         if builtin_source(name) is not None or name.startswith("file:///"):
             return name
         if name.startswith(("./", "../")):
-            base_path = url_path(base)
-            base_dir = os.path.dirname(base_path) if base_path else self._main_dir
-            return file_url(os.path.normpath(os.path.join(base_dir, name)))
+            return file_url(os.path.normpath(os.path.join(self.directory_of(base), name)))
         if name.startswith("/"):
             return file_url(name)
         return name
@@ -149,7 +167,7 @@ class ModuleMap:
             return _esm_shim(module_id, builtin)
         fmt = self.format_of(module_id)
         if fmt == "esm":
-            return read_script(url_path(module_id))
+            return _module_locals(module_id, read_script(url_path(module_id)))
         if fmt == "cjs":
             # An ES module importing CommonJS sees its exports as the default.
             quoted = json.dumps(module_id)

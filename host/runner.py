@@ -23,6 +23,8 @@ SCRIPT_ABORTED = 108
 MARKED_AS_FAILED = 110
 GENERIC_ERROR = 255
 
+# Stack frames of the host's own glue, which mean nothing to a script's author.
+_HOST_FRAME = re.compile(r"^\s+at .*\((<dukpy>|<k6host>|native)[:)]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -58,7 +60,7 @@ class Result:
 
 def stack_for_log(text: str) -> str:
     """A JavaScript error as k6 logs it: tab-indented frames, none of the host's."""
-    lines = [line for line in text.split("\n") if "(<dukpy>" not in line and "<k6host>" not in line]
+    lines = [line for line in text.split("\n") if not _HOST_FRAME.search(line)]
     return re.sub(r"(?m)^    at ", "\tat ", "\n".join(lines)) + "\n"
 
 

@@ -89,8 +89,7 @@ class VU:
         source, filename = _runtime_source()
         self.engine.eval(source, filename)
         self.engine.eval(
-            "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;"
-            "globalThis.open = function (path, mode) { return __k6host.open(path, mode) }; undefined",
+            "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;",
             env=self.test.env,
             vu=self.id,
         )
@@ -194,12 +193,12 @@ class VU:
         if self.test.stop.wait(seconds):
             raise IterationAborted()
 
-    def _open(self, path: str, mode: str | None) -> str:
+    def _open(self, base: str, path: str, mode: str | None) -> str:
         if not self._in_init:
             raise ValueError("open() can be called only in the init context (outside the default function)")
         if not isinstance(path, str) or not path:
             raise ValueError("open() needs a file path")
-        full = os.path.join(os.path.dirname(self.modules.main_path), path)
+        full = os.path.join(self.modules.directory_of(base), os.path.expanduser(path))
         if mode not in (None, "b", "r", ""):
             raise ValueError(f"open(): unknown mode {mode!r}; use \"b\" for binary")
         try:

@@ -168,7 +168,7 @@
     cjsCache[id] = module
     const slash = id.lastIndexOf("/")
     try {
-      fn.call(module.exports, module.exports, makeRequire(id), module, id, slash >= 0 ? id.slice(0, slash) : "")
+      fn.call(module.exports, module.exports, makeRequire(id), module, id, slash >= 0 ? id.slice(0, slash) : "", host.makeOpen(id))
     } catch (e) {
       delete cjsCache[id]
       throw e
@@ -182,7 +182,8 @@
     }
   }
   host.makeRequire = makeRequire
-  // k6 offers require() in ES-module scripts too, relative to the main script.
+  // k6 offers require() in ES-module code too; each ES module gets its own
+  // (see ModuleMap.esm_source), this one serves code outside any module.
   g.require = makeRequire("")
   host.compiles = function (source) {
     try {
@@ -222,13 +223,17 @@
   }
 
   // ---- init-only helpers -------------------------------------------------------
-  host.open = function (path, mode) {
-    const text = py("open", path, mode === undefined ? null : mode)
-    if (mode !== "b") return text
-    const bytes = new Uint8Array(text.length)
-    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
-    return bytes.buffer
+  // open() resolves paths against the file that calls it, as in k6.
+  host.makeOpen = function (base) {
+    return function open(path, mode) {
+      const text = py("open", base, path, mode === undefined ? null : mode)
+      if (mode !== "b") return text
+      const bytes = new Uint8Array(text.length)
+      for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
+      return bytes.buffer
+    }
   }
+  g.open = host.makeOpen("")
   host.exportedOptions = function () {
     const o = host.main && host.main.options
     return o === undefined ? null : JSON.parse(JSON.stringify(o))
