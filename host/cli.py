@@ -90,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 105
+    except Exception as exc:  # a bug of ours: one line, the details on request
+        if os.environ.get("K6HOST_DEBUG"):
+            raise
+        sys.stderr.write(f"k6host: internal error: {type(exc).__name__}: {exc} (set K6HOST_DEBUG=1 for details)\n")
+        return GENERIC_ERROR
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import re
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from .engine import Engine
@@ -24,15 +23,13 @@ _EXPORT = re.compile(r"^exports\.([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
 
 
 def jsmodules_dir() -> Path:
-    """The folder of built-in JavaScript modules, in a wheel or a checkout."""
-    try:
-        installed = resources.files("k6host.jsmodules")
-        path = Path(str(installed))
-        if (path / "runtime.js").is_file():
-            return path
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "jsmodules"
+    """The folder of built-in JavaScript modules: inside the installed package
+    (a wheel), or beside host/ (a checkout or an editable install)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "jsmodules", here.parent / "jsmodules"):
+        if (candidate / "runtime.js").is_file():
+            return candidate
+    raise RuntimeError(f"k6host is installed without its JavaScript modules (looked in {here})")
 
 
 @lru_cache(maxsize=None)
