@@ -78,7 +78,7 @@ def main() -> int:
         "dispatch_us_median": round(statistics.median(r[0] for r in runs), 2),
         "empty_eval_us_median": round(statistics.median(r[1] for r in runs), 2),
     }
-    print(json.dumps(result))
+    print("RESULT " + json.dumps(result))
     return 0
 
 

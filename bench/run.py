@@ -1,0 +1,149 @@
+"""Benchmarks: k6host beside its references, in one command.
+
+    python bench/run.py [--runs 5] [--only w1,w6]
+
+Each workload runs its contenders alternately (A B A B ...), each in its own
+process, against one Node.js echo server on 127.0.0.1 that this harness
+starts, and prints the median of every contender and its ratio to k6host.
+Every run is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+RESULT = re.compile(r"RESULT (\{.*?\})")
+TIMEOUT = 300
+
+
+@dataclass
+class Contender:
+    name: str
+    command: list[str]
+    # From the RESULT record to the figure the table shows.
+    figure: Callable[[dict], float]
+
+
+@dataclass
+class Workload:
+    key: str
+    title: str
+    unit: str
+    higher_is_better: bool
+    contenders: list[Contender]
+    env: dict[str, str]
+
+
+def k6host(script: str) -> list[str]:
+    return [sys.executable, "-m", "k6host", "run", str(HERE / script)]
+
+
+def per_second(key: str) -> Callable[[dict], float]:
+    return lambda r: r[key] / r["seconds"]
+
+
+def workloads() -> list[Workload]:
+    trips = per_second("round_trips")
+    return [
+        Workload(
+            "w1", "W1 ping-pong, 4-byte message, one socket", "round trips/s", True,
+            [
+                Contender("k6host", k6host("pingpong.js"), trips),
+                Contender("node", ["node", str(HERE / "pingpong_node.js")], trips),
+                Contender("asyncio", [sys.executable, str(HERE / "pingpong_asyncio.py")], trips),
+            ],
+            {"ROUND_TRIPS": "20000"},
+        ),
+        Workload(
+            "w6", "W6 one data event into a VU holding N live objects", "µs per event", False,
+            [
+                Contender(f"k6host N={n}", [sys.executable, str(HERE / "dispatch.py"), "--heap", str(n), "--repeat", "1", "--events", "300"],
+                          lambda r: r["dispatch_us_median"])
+                for n in (0, 10_000, 100_000)
+            ],
+            {},
+        ),
+    ]
+
+
+def start_echo() -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(["node", str(HERE / "echo_server.js")], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    return proc, port
+
+
+def run_once(contender: Contender, env: dict[str, str]) -> float:
+    done = subprocess.run(contender.command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    # k6host's console lines quote the message as logfmt does: unescape it.
+    text = (done.stdout + done.stderr).replace('\\"', '"')
+    match = RESULT.search(text)
+    if done.returncode != 0 or not match:
+        raise RuntimeError(f"{contender.name} failed ({done.returncode}):\n{text[-2000:]}")
+    return contender.figure(json.loads(match.group(1)))
+
+
+def run_workload(workload: Workload, runs: int, port: int) -> list[tuple[str, float, list[float]]]:
+    env = {**os.environ, "TCP_ECHO_HOST": "127.0.0.1", "TCP_ECHO_PORT": str(port), **workload.env}
+    samples: dict[str, list[float]] = {c.name: [] for c in workload.contenders}
+    for _ in range(runs):
+        for contender in workload.contenders:
+            samples[contender.name].append(run_once(contender, env))
+    return [(name, statistics.median(values), values) for name, values in samples.items()]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per contender (default 5)")
+    parser.add_argument("--only", default="", help="comma-separated workload keys, e.g. w1,w6")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    chosen = {k.strip() for k in args.only.split(",") if k.strip()}
+    known = {w.key for w in workloads()}
+    if chosen - known:
+        parser.error(f"unknown workload(s) {sorted(chosen - known)}; known: {sorted(known)}")
+    print(f"machine: {machine()}")
+    echo, port = start_echo()
+    try:
+        for workload in workloads():
+            if chosen and workload.key not in chosen:
+                continue
+            rows = run_workload(workload, args.runs, port)
+            base = rows[0][1]
+            print(f"\n{workload.title} ({workload.unit}, median of {args.runs})")
+            for name, median, values in rows:
+                ratio = base / median if workload.higher_is_better else median / base
+                print(f"  {name:<16} {median:>12,.1f}   k6host/this = {ratio:5.2f}   runs: {', '.join(f'{v:,.0f}' for v in values)}")
+    finally:
+        echo.terminate()
+        echo.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
