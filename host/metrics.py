@@ -1,35 +1,54 @@
-"""Metric samples, as k6 records them: a metric name, a value, tags, a time."""
+"""Metrics as k6 keeps them: typed metrics, their sinks, submetrics by tag.
+
+Every sample goes to its metric's sink and to the sinks of the submetrics
+whose tags it matches (``tcp_socket_duration{host:localhost}``), and on to
+any outputs (``--out json=...``) that want raw samples. Sinks keep what the
+summary and thresholds need: Trend sinks keep every value, as k6's do, so
+percentiles are exact.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
+from array import array
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 COUNTER, GAUGE, RATE, TREND = "counter", "gauge", "rate", "trend"
+TYPES = (COUNTER, GAUGE, RATE, TREND)
+DEFAULT, TIME, DATA = "default", "time", "data"
 
-# Built-in metrics: name -> (type, whether values are times in ms).
-BUILTIN: dict[str, tuple[str, bool]] = {
-    "vus": (GAUGE, False),
-    "vus_max": (GAUGE, False),
-    "iterations": (COUNTER, False),
-    "iteration_duration": (TREND, True),
-    "dropped_iterations": (COUNTER, False),
-    "checks": (RATE, False),
-    "group_duration": (TREND, True),
-    "data_sent": (COUNTER, False),
-    "data_received": (COUNTER, False),
-    "tcp_socket_resolving": (TREND, True),
-    "tcp_socket_connecting": (TREND, True),
-    "tcp_socket_duration": (TREND, True),
-    "tcp_sockets": (COUNTER, False),
-    "tcp_reads": (COUNTER, False),
-    "tcp_writes": (COUNTER, False),
-    "tcp_errors": (COUNTER, False),
-    "tcp_timeouts": (COUNTER, False),
-    "tcp_partial_writes": (COUNTER, False),
+# Built-in metrics: name -> (type, what the values are).
+BUILTIN: dict[str, tuple[str, str]] = {
+    "vus": (GAUGE, DEFAULT),
+    "vus_max": (GAUGE, DEFAULT),
+    "iterations": (COUNTER, DEFAULT),
+    "iteration_duration": (TREND, TIME),
+    "dropped_iterations": (COUNTER, DEFAULT),
+    "checks": (RATE, DEFAULT),
+    "group_duration": (TREND, TIME),
+    "data_sent": (COUNTER, DATA),
+    "data_received": (COUNTER, DATA),
+    "tcp_socket_resolving": (TREND, TIME),
+    "tcp_socket_connecting": (TREND, TIME),
+    "tcp_socket_duration": (TREND, TIME),
+    "tcp_sockets": (COUNTER, DEFAULT),
+    "tcp_reads": (COUNTER, DEFAULT),
+    "tcp_writes": (COUNTER, DEFAULT),
+    "tcp_errors": (COUNTER, DEFAULT),
+    "tcp_timeouts": (COUNTER, DEFAULT),
+    "tcp_partial_writes": (COUNTER, DEFAULT),
 }
+
+METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")
+DEFAULT_TREND_STATS = ["avg", "min", "med", "max", "p(90)", "p(95)"]
+
+
+class MetricError(ValueError):
+    """A metric name, type or submetric selector k6 would refuse."""
 
 
 @dataclass(frozen=True)
@@ -40,27 +59,236 @@ class Sample:
     time: float = field(default_factory=time.time)
 
 
-class Metrics:
-    """Collects samples from every VU of a run (appends are thread-safe)."""
+# -- sinks ------------------------------------------------------------------------
 
+
+class CounterSink:
     def __init__(self) -> None:
-        self.samples: list[Sample] = []
-        self._lock = threading.Lock()
+        self.count = 0.0
+        self.first: float | None = None
 
-    def add(self, metric: str, value: float, tags: dict[str, str]) -> None:
-        sample = Sample(metric, value, tags)
+    def add(self, value: float, _time: float) -> None:
+        self.count += value
+
+    def values(self, duration: float, _stats: list[str]) -> dict[str, float]:
+        return {"count": self.count, "rate": self.count / duration if duration > 0 else 0.0}
+
+
+class GaugeSink:
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.seen = False
+
+    def add(self, value: float, _time: float) -> None:
+        self.value = value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        self.seen = True
+
+    def values(self, _duration: float, _stats: list[str]) -> dict[str, float]:
+        if not self.seen:
+            return {"value": 0.0, "min": 0.0, "max": 0.0}
+        return {"value": self.value, "min": self.min, "max": self.max}
+
+
+class RateSink:
+    def __init__(self) -> None:
+        self.passes = 0
+        self.total = 0
+
+    def add(self, value: float, _time: float) -> None:
+        self.total += 1
+        if value != 0:
+            self.passes += 1
+
+    def values(self, _duration: float, _stats: list[str]) -> dict[str, float]:
+        rate = self.passes / self.total if self.total else 0.0
+        return {"rate": rate, "passes": self.passes, "fails": self.total - self.passes}
+
+
+class TrendSink:
+    def __init__(self) -> None:
+        self._values = array("d")
+        self._sorted = True
+        self.sum = 0.0
+
+    def add(self, value: float, _time: float) -> None:
+        if self._values and value < self._values[-1]:
+            self._sorted = False
+        self._values.append(value)
+        self.sum += value
+
+    def _ordered(self) -> array:
+        if not self._sorted:
+            self._values = array("d", sorted(self._values))
+            self._sorted = True
+        return self._values
+
+    def percentile(self, p: float) -> float:
+        """k6's percentile: linear interpolation between closest ranks."""
+        values = self._ordered()
+        if not values:
+            return 0.0
+        if len(values) == 1:
+            return values[0]
+        rank = p / 100.0 * (len(values) - 1)
+        low = int(math.floor(rank))
+        high = min(low + 1, len(values) - 1)
+        return values[low] + (values[high] - values[low]) * (rank - low)
+
+    def stat(self, name: str) -> float:
+        values = self._ordered()
+        if name == "count":
+            return float(len(values))
+        if not values:
+            return 0.0
+        if name == "avg":
+            return self.sum / len(values)
+        if name == "min":
+            return values[0]
+        if name == "max":
+            return values[-1]
+        if name == "med":
+            return self.percentile(50)
+        match = re.fullmatch(r"p\((\d+(?:\.\d+)?)\)", name)
+        if match:
+            return self.percentile(float(match.group(1)))
+        raise MetricError(f"unknown trend statistic {name!r}")
+
+    def values(self, _duration: float, stats: list[str]) -> dict[str, float]:
+        return {name: self.stat(name) for name in stats}
+
+
+SINKS: dict[str, Callable[[], Any]] = {COUNTER: CounterSink, GAUGE: GaugeSink, RATE: RateSink, TREND: TrendSink}
+
+
+# -- metrics ----------------------------------------------------------------------
+
+
+def parse_selector(text: str) -> tuple[str, dict[str, str]]:
+    """``name{tag:value,other:value}`` -> (name, tags); a bare name has no tags."""
+    text = text.strip()
+    if "{" not in text:
+        return text, {}
+    if not text.endswith("}"):
+        raise MetricError(f"invalid submetric {text!r}: missing closing brace")
+    name, _, inner = text[:-1].partition("{")
+    tags: dict[str, str] = {}
+    for part in inner.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition(":")
+        if not sep or not key.strip():
+            raise MetricError(f"invalid submetric {text!r}: expected tag:value pairs")
+        tags[key.strip()] = value.strip().strip("\"'")
+    return name.strip(), tags
+
+
+@dataclass
+class Metric:
+    name: str
+    type: str
+    contains: str
+    sink: Any
+    submetrics: dict[str, tuple[dict[str, str], Any]] = field(default_factory=dict)
+    observed: bool = False
+
+
+class Output(Protocol):
+    def add(self, sample: Sample, metric: Metric) -> None: ...
+
+
+class Metrics:
+    """The registry and sinks of one test run; safe to use from every VU thread."""
+
+    def __init__(self, record: bool = False) -> None:
+        self._metrics: dict[str, Metric] = {}
+        self._lock = threading.Lock()
+        self.outputs: list[Output] = []
+        # Raw samples, only when asked for (tests and the Python API read them).
+        self.samples: list[Sample] | None = [] if record else None
+        self.started = time.time()
+        self.ended: float | None = None
+        for name, (kind, contains) in BUILTIN.items():
+            self.define(name, kind, contains)
+
+    # -- definitions --------------------------------------------------------------
+    def define(self, name: str, kind: str, contains: str = DEFAULT) -> Metric:
+        """Declare a metric; declaring it again with the same type is a no-op."""
+        if not METRIC_NAME.match(name):
+            raise MetricError(
+                f"invalid metric name {name!r}: use letters, digits and underscores, starting with a letter or underscore"
+            )
+        if kind not in TYPES:
+            raise MetricError(f"invalid metric type {kind!r}")
         with self._lock:
-            self.samples.append(sample)
+            existing = self._metrics.get(name)
+            if existing is not None:
+                if existing.type != kind or existing.contains != contains:
+                    raise MetricError(
+                        f"metric {name!r} already exists as a {existing.type} ({existing.contains}), not a {kind} ({contains})"
+                    )
+                return existing
+            metric = Metric(name, kind, contains, SINKS[kind]())
+            self._metrics[name] = metric
+            return metric
+
+    def submetric(self, selector: str) -> tuple[Metric, str]:
+        """Make sure ``name{tags}`` has its own sink; returns (parent, key)."""
+        name, tags = parse_selector(selector)
+        with self._lock:
+            metric = self._metrics.get(name)
+            if metric is None:
+                raise MetricError(f"no metric named {name!r}")
+            key = name if not tags else name + "{" + ",".join(f"{k}:{v}" for k, v in tags.items()) + "}"
+            if tags and key not in metric.submetrics:
+                metric.submetrics[key] = (tags, SINKS[metric.type]())
+        return metric, key
+
+    def get(self, name: str) -> Metric | None:
+        return self._metrics.get(name)
+
+    def __iter__(self) -> Iterable[Metric]:
+        return iter(list(self._metrics.values()))
+
+    # -- samples ------------------------------------------------------------------
+    def add(self, name: str, value: float, tags: dict[str, str], when: float | None = None) -> None:
+        when = time.time() if when is None else when
+        with self._lock:
+            metric = self._metrics.get(name)
+            if metric is None:
+                raise MetricError(f"no metric named {name!r}")
+            metric.observed = True
+            metric.sink.add(value, when)
+            for sub_tags, sink in metric.submetrics.values():
+                if all(tags.get(k) == v for k, v in sub_tags.items()):
+                    sink.add(value, when)
+            if self.samples is not None or self.outputs:
+                sample = Sample(name, value, tags, when)
+                if self.samples is not None:
+                    self.samples.append(sample)
+                for output in self.outputs:
+                    output.add(sample, metric)
+
+    # -- reading ------------------------------------------------------------------
+    @property
+    def duration(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+    def sink_of(self, key: str) -> Any:
+        """The sink for a metric or submetric key such as ``checks{scenario:a}``."""
+        name, _ = parse_selector(key)
+        metric = self._metrics[name]
+        return metric.sink if key == name else metric.submetrics[key][1]
 
     def of(self, metric: str) -> list[Sample]:
+        assert self.samples is not None, "Metrics(record=True) keeps samples"
         return [s for s in self.samples if s.metric == metric]
 
     def total(self, metric: str) -> float:
-        return sum(s.value for s in self.samples if s.metric == metric)
+        return sum(s.value for s in self.of(metric))
 
     def names(self) -> set[str]:
-        return {s.metric for s in self.samples}
-
-    def extend(self, samples: Iterable[Sample]) -> None:
-        with self._lock:
-            self.samples.extend(samples)
+        return {m.name for m in self._metrics.values() if m.observed}

@@ -64,12 +64,16 @@ def stack_for_log(text: str) -> str:
     return re.sub(r"(?m)^    at ", "\tat ", "\n".join(lines)) + "\n"
 
 
-def run_script(script: str, env: dict[str, str] | None = None, log: Log | None = None) -> Result:
+def run_script(
+    script: str, env: dict[str, str] | None = None, log: Log | None = None, record_samples: bool = False
+) -> Result:
     """Run ``script`` as ``k6host run`` does: one VU, one iteration."""
     log = log if log is not None else Log()
     if not os.path.isfile(script):
         raise UsageError(f"script not found: {script}")
-    test = TestState(script=script, env=dict(os.environ if env is None else env), log=log)
+    test = TestState(
+        script=script, env=dict(os.environ if env is None else env), log=log, metrics=Metrics(record=record_samples)
+    )
     vu = VU(test, 1)
     result = Result(OK, test.metrics, log)
     try:
