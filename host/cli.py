@@ -31,6 +31,25 @@ def _port(text: str) -> int:
     return port
 
 
+def _whole(flag: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid argument {text!r} for {flag}: expected a whole number") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"invalid argument {text!r} for {flag}: must not be negative")
+        return value
+
+    return parse
+
+
+_OPTION_FLAGS = (
+    "vus", "duration", "iterations", "stages", "tags", "no_thresholds", "no_summary",
+    "summary_trend_stats", "quiet", "no_color",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="k6host", description="Run k6 scripts that use k6/x/tcp.")
     parser.add_argument("--version", action="version", version=f"k6host {__version__}")
@@ -47,6 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pass the process environment into __ENV (default: on)")
     run.add_argument("-v", "--verbose", action="store_true", help="show debug output")
     run.add_argument("--no-color", action="store_true", help="no colours in the output")
+    # k6's option flags: only the ones given reach the options (k6's precedence).
+    run.add_argument("-u", "--vus", type=_whole("--vus"), help="number of virtual users")
+    run.add_argument("-d", "--duration", help="test duration, e.g. 30s, 1m30s")
+    run.add_argument("-i", "--iterations", type=_whole("--iterations"), help="total iterations, shared among the VUs")
+    run.add_argument("-s", "--stage", action="append", dest="stages", metavar="DURATION:TARGET",
+                     help="a ramping stage (repeatable)")
+    run.add_argument("--tag", action="append", dest="tags", metavar="NAME=VALUE",
+                     help="a tag added to every sample (repeatable)")
+    run.add_argument("-c", "--config", dest="config_file", metavar="FILE", help="a JSON file of options")
+    run.add_argument("--no-thresholds", action="store_true", default=None, help="do not evaluate thresholds")
+    run.add_argument("--no-summary", action="store_true", default=None, help="print no end-of-test summary")
+    run.add_argument("--summary-trend-stats", metavar="STATS",
+                     help="comma-separated Trend statistics for the summary, e.g. avg,p(99)")
+    run.add_argument("--summary-export", metavar="FILE", help="write the summary as JSON to FILE")
+    run.add_argument("-o", "--out", action="append", default=[], metavar="TYPE=FILE",
+                     help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
+    run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
 
     echo = commands.add_parser("echo", help="run the built-in TCP echo server in the foreground")
     echo.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
@@ -73,7 +109,21 @@ def _run(args: argparse.Namespace) -> int:
         # -e wins over what --with-echo sets, so a user can point elsewhere.
         env.update(echo_env)
         env.update(user_env)
-        return run_script(args.script, env, log).exit_code
+        cli = {name: getattr(args, name) for name in _OPTION_FLAGS if getattr(args, name) not in (None, False)}
+        cli["env"] = user_env
+        cli["include_system_env_vars"] = args.include_system_env_vars
+        result = run_script(
+            args.script,
+            env,
+            log,
+            cli=cli,
+            config_file=args.config_file,
+            process_env=dict(os.environ),
+            outputs=args.out,
+            summary_export=args.summary_export,
+            handle_signals=True,
+        )
+        return result.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,8 +11,10 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import Callable, TextIO
 
+# Stack frames of the host's own glue, which mean nothing to a script's author.
+_HOST_FRAME = re.compile(r"^\s+at .*\((<dukpy>|<k6host>|native)[:)]")
 _COLORS = {"debug": 37, "info": 36, "warning": 33, "error": 31}
 _PLAIN = re.compile(r"^[A-Za-z0-9\-._/@^+]+$")
 
@@ -36,6 +38,8 @@ class Log:
         self._start = time.monotonic()
         self._lock = threading.Lock()
         self.lines: list[tuple[str, str]] = []  # (level, message), for the Python API
+        # While a live progress display owns the terminal, lines go through it.
+        self.writer: Callable[[str, TextIO], None] | None = None
 
     def __call__(self, level: str, message: str, **fields: str) -> None:
         if level == "debug" and not self.verbose:
@@ -49,6 +53,9 @@ class Log:
             parts += [f"{k}={_quote(v)}" for k, v in fields.items()]
             text = " ".join(parts)
         with self._lock:
+            if self.writer is not None:
+                self.writer(text + "\n", self.stream)
+                return
             self.stream.write(text + "\n")
             self.stream.flush()
 
@@ -63,3 +70,9 @@ class Log:
                 f"{k}={_quote(v)}" for k, v in fields.items()
             )
         return line
+
+
+def stack_for_log(text: str) -> str:
+    """A JavaScript error as k6 logs it: tab-indented frames, none of the host's."""
+    lines = [line for line in text.split("\n") if not _HOST_FRAME.search(line)]
+    return re.sub(r"(?m)^    at ", "\tat ", "\n".join(lines)) + "\n"

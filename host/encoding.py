@@ -53,3 +53,26 @@ def to_bytes(data: str, encoding: str) -> bytes:
             raise EncodingError("invalid hex data: expected pairs of hex digits 0-9, a-f") from None
     raise EncodingError(f"unsupported encoding {encoding!r}")
 
+
+
+# k6/encoding: base64 variants by k6's names -> (url-safe alphabet, padded).
+_B64_VARIANTS = {"std": (False, True), "rawstd": (False, False), "url": (True, True), "rawurl": (True, False)}
+
+
+def b64encode(text: str, binary: bool, variant: str) -> str:
+    """``binary``: ``text`` holds one byte per char; else it is encoded as UTF-8."""
+    url, padded = _B64_VARIANTS[variant]
+    data = text.encode("latin-1") if binary else to_bytes(text, "utf8")
+    out = base64.urlsafe_b64encode(data) if url else base64.b64encode(data)
+    return (out if padded else out.rstrip(b"=")).decode("ascii")
+
+
+def b64decode(text: str, variant: str) -> str:
+    """Decoded bytes as a latin-1 string (one char per byte), for JavaScript."""
+    url, _ = _B64_VARIANTS[variant]
+    data = _b64(text, _BASE64URL if url else _BASE64, b"-_" if url else None, f"base64 ({variant})")
+    return data.decode("latin-1")
+
+
+def utf8(latin1: str) -> str:
+    return latin1.encode("latin-1").decode("utf-8", "replace")

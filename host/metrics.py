@@ -15,7 +15,7 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 COUNTER, GAUGE, RATE, TREND = "counter", "gauge", "rate", "trend"
 TYPES = (COUNTER, GAUGE, RATE, TREND)
@@ -43,7 +43,8 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "tcp_partial_writes": (COUNTER, DEFAULT),
 }
 
-METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")
+# k6's rule (its message says "up to 128", its pattern allows 2 to 129 characters).
+METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{1,128}$")
 DEFAULT_TREND_STATS = ["avg", "min", "med", "max", "p(90)", "p(95)"]
 
 
@@ -65,7 +66,6 @@ class Sample:
 class CounterSink:
     def __init__(self) -> None:
         self.count = 0.0
-        self.first: float | None = None
 
     def add(self, value: float, _time: float) -> None:
         self.count += value
@@ -78,7 +78,7 @@ class GaugeSink:
     def __init__(self) -> None:
         self.value = 0.0
         self.min = math.inf
-        self.max = -math.inf
+        self.max = 0.0  # k6's gauge starts its max at 0, so all-negative gauges show max=0
         self.seen = False
 
     def add(self, value: float, _time: float) -> None:
@@ -250,7 +250,7 @@ class Metrics:
     def get(self, name: str) -> Metric | None:
         return self._metrics.get(name)
 
-    def __iter__(self) -> Iterable[Metric]:
+    def __iter__(self) -> Iterator[Metric]:
         return iter(list(self._metrics.values()))
 
     # -- samples ------------------------------------------------------------------

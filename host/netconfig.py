@@ -26,7 +26,7 @@ class NetConfig:
 
     def __init__(self, options: dict[str, Any] | None = None):
         options = options or {}
-        skip = options.get("insecureSkipTLSVerify", False)
+        skip = options.get("insecureSkipTLSVerify") or False
         if not isinstance(skip, bool):
             raise OptionError("option insecureSkipTLSVerify must be true or false")
         self.insecure = skip

@@ -1,21 +1,48 @@
-"""Running a test: init, iterations, the outcome as k6's exit codes."""
+"""Running a test from start to end, as ``k6 run`` does.
+
+init one VU (its exported options) -> options -> thresholds -> the other VUs
+-> setup() -> scenarios -> teardown() -> thresholds -> summary -> exit code.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping, TextIO
 
-from .console import Log
+from .console import Log, stack_for_log
 from .engine import ScriptError
-from .metrics import Metrics
+from .executors import EXECUTORS, Executor, VUPool
+from .metrics import Metrics, MetricError
 from .netconfig import NetConfig, OptionError
-from .vu import VU, IterationAborted, TestState
+from .options import Options, OptionsError, load_options
+from .outputs import OutputError, open_outputs
+from .progress import Frame, Progress, stats_line
+from .summary import (
+    UNDEFINED,
+    SummaryError,
+    js_json,
+    render_summary,
+    route_handle_summary,
+    summary_data,
+    summary_report,
+    summary_result,
+)
+from .thresholds import ThresholdError, crossed_message, declare_submetrics, evaluate, parse_thresholds
+from .vu import IterationAborted, TestState
+from .workers import VUWorker, start_workers
 
 # k6's exit codes (errext/exitcodes).
 OK = 0
 THRESHOLDS_FAILED = 99
+SETUP_TIMEOUT = 100
+TEARDOWN_TIMEOUT = 101
 INVALID_CONFIG = 104
 EXTERNAL_ABORT = 105
 SCRIPT_EXCEPTION = 107
@@ -23,9 +50,9 @@ SCRIPT_ABORTED = 108
 MARKED_AS_FAILED = 110
 GENERIC_ERROR = 255
 
-# Stack frames of the host's own glue, which mean nothing to a script's author.
-_HOST_FRAME = re.compile(r"^\s+at .*\((<dukpy>|<k6host>|native)[:)]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# How often thresholds with abortOnFail are looked at, as k6 does.
+_THRESHOLD_PERIOD = 2.0
 
 
 class UsageError(Exception):
@@ -50,63 +77,350 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 @dataclass
+class RunConfig:
+    """Everything ``k6host run`` was told."""
+
+    script: str
+    env: dict[str, str]  # what the script sees as __ENV
+    cli: dict[str, Any] = field(default_factory=dict)  # the option flags given
+    config_file: str | None = None
+    process_env: Mapping[str, str] = field(default_factory=dict)  # where K6_* options come from
+    outputs: list[str] = field(default_factory=list)
+    summary_export: str | None = None
+    record_samples: bool = False
+    handle_signals: bool = False
+    stdout: TextIO | None = None
+
+
+@dataclass
 class Result:
     exit_code: int
     metrics: Metrics
     log: Log
     options: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
 
 
-def stack_for_log(text: str) -> str:
-    """A JavaScript error as k6 logs it: tab-indented frames, none of the host's."""
-    lines = [line for line in text.split("\n") if not _HOST_FRAME.search(line)]
-    return re.sub(r"(?m)^    at ", "\tat ", "\n".join(lines)) + "\n"
+class _Interrupts:
+    """Ctrl-C: the first stops the test gracefully, a second ends the process."""
+
+    def __init__(self, test: TestState, enabled: bool):
+        self.test = test
+        self.received = 0
+        self._previous: dict[int, Any] = {}
+        if enabled and threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.received += 1
+        if self.received > 1:
+            self.test.log("error", "Aborting the test run in response to a second signal")
+            os._exit(EXTERNAL_ABORT)
+        self.test.log("warning", f"Stopping the test run in response to signal {signal.Signals(signum).name}...")
+        self.test.stop.set()
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+class TestRun:
+    def __init__(self, config: RunConfig, log: Log):
+        self.config = config
+        self.log = log
+        self.stdout = config.stdout if config.stdout is not None else sys.stdout
+        self.test = TestState(
+            script=config.script, env=dict(config.env), log=log, metrics=Metrics(record=config.record_samples)
+        )
+        self.result = Result(OK, self.test.metrics, log, errors=self.test.errors)
+        self.workers: list[VUWorker] = []
+        self.lifecycle: VUWorker | None = None  # the VU that runs setup/teardown/handleSummary
+        self.setup_json: str | None = None
+        self.thresholds: list = []
+        self.options: Options | None = None
+        self.executors: list[Executor] = []
+
+    # -- the whole run ---------------------------------------------------------------
+    def run(self) -> Result:
+        if not os.path.isfile(self.config.script):
+            raise UsageError(f"script not found: {self.config.script}")
+        interrupts = _Interrupts(self.test, self.config.handle_signals)
+        try:
+            self.result.exit_code = self._run()
+        finally:
+            interrupts.restore()
+            for worker in self.workers + ([self.lifecycle] if self.lifecycle else []):
+                worker.shutdown(1.0)
+            for output in self.test.metrics.outputs:
+                output.close()
+        if interrupts.received and self.result.exit_code in (OK, THRESHOLDS_FAILED, MARKED_AS_FAILED):
+            self.result.exit_code = EXTERNAL_ABORT
+        return self.result
+
+    def _run(self) -> int:
+        try:
+            first = start_workers(self.test, range(1, 2))[0]
+        except ScriptError as exc:
+            self.log("error", stack_for_log(exc.text), hint="script exception")
+            return SCRIPT_EXCEPTION
+        self.workers = [first]
+        try:
+            self._configure(first)
+        except (OptionsError, ThresholdError) as exc:
+            self.log("error", str(exc))
+            return exc.exit_code
+        except (OptionError, MetricError) as exc:
+            self.log("error", str(exc))
+            return INVALID_CONFIG
+        try:
+            self.test.metrics.outputs.extend(
+                open_outputs(self.config.outputs, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout)
+            )
+        except OutputError as exc:
+            self.log("error", str(exc))
+            return GENERIC_ERROR
+        assert self.options is not None
+        try:
+            self.workers += start_workers(self.test, range(2, self.options.max_vus() + 1))
+        except ScriptError as exc:
+            self.log("error", stack_for_log(exc.text), hint="script exception")
+            return SCRIPT_EXCEPTION
+        self.test.metrics.add("vus_max", len(self.workers), dict(self.test.tags))
+        code = self._setup()
+        if code == OK:
+            self._scenarios()
+        teardown_code = self._teardown()
+        code = code or teardown_code
+        self.test.metrics.ended = time.time()
+        crossed = self._final_thresholds()
+        self._summary()
+        if getattr(self, "progress", None) is not None:
+            self.progress.stop()
+        if code:
+            return code
+        if self.test.abort_reason is not None:
+            return SCRIPT_ABORTED if not self._aborted_by_threshold else THRESHOLDS_FAILED
+        if crossed:
+            return THRESHOLDS_FAILED
+        if self.test.failed:
+            self.log("error", "test run was marked as failed")
+            return MARKED_AS_FAILED
+        return OK
+
+    # -- configuration ------------------------------------------------------------------
+    def _configure(self, first: VUWorker) -> None:
+        self._exported = set(first.call(lambda vu: vu.exported_functions()))
+        options = load_options(
+            first.options,
+            config_file=self.config.config_file,
+            env=self.config.process_env,
+            cli=self.config.cli,
+            exports=sorted(self._exported),
+        )
+        self.options = options
+        for warning in options.warnings:
+            self.log("warning", warning)
+        self.result.options = options.raw
+        self.test.options = options.raw
+        self.test.tags = dict(options.tags)
+        self.test.net = NetConfig(options.raw)
+        first.call(self._adopt_options)
+        if options.no_thresholds:
+            for warning in declare_submetrics(options.thresholds, self.test.metrics):
+                self.log("warning", warning)
+        else:
+            self.thresholds = parse_thresholds(options.thresholds, self.test.metrics)
+        self._aborted_by_threshold = False
+
+    def _adopt_options(self, vu: Any) -> None:
+        """The first VU was made before the options were known."""
+        vu.tcp.net = self.test.net
+        vu.retag()
+
+    # -- setup and teardown ----------------------------------------------------------------
+    def _lifecycle_vu(self) -> VUWorker:
+        if self.lifecycle is None:
+            self.lifecycle = start_workers(self.test, range(0, 1))[0]
+            net = self.test.net
+            self.lifecycle.call(lambda vu: setattr(vu.tcp, "net", net))
+        return self.lifecycle
+
+    def _call_lifecycle(self, name: str, arg_json: str | None, timeout: float) -> tuple[str | None, str | None, bool]:
+        """Run setup/teardown/handleSummary: (error, value JSON, timed out)."""
+        worker = self._lifecycle_vu()
+        done = threading.Event()
+        deadline = time.monotonic() + timeout
+
+        def job(vu: Any) -> tuple[str | None, str | None, bool]:
+            vu.set_setup_data(arg_json)
+            try:
+                error, value = vu.run(name, 0, deadline=lambda: deadline, want_value=True, stop=done)
+                return error, value, False
+            except IterationAborted:
+                return None, None, True
+
+        return worker.call(job)
+
+    def _setup(self) -> int:
+        if "setup" not in self._exported:
+            self._distribute(None)
+            return OK
+        assert self.options is not None
+        error, value, timed_out = self._call_lifecycle("setup", None, self.options.setup_timeout)
+        if timed_out:
+            self.log("error", f"setup() execution timed out after {self.options.setup_timeout:g} seconds",
+                     hint="You can increase the time limit via the setupTimeout option")
+            return SETUP_TIMEOUT
+        if error is not None:
+            self.log("error", stack_for_log(error), hint="script exception")
+            return SCRIPT_EXCEPTION
+        self.setup_json = value
+        self._distribute(value)
+        return OK
+
+    def _distribute(self, data_json: str | None) -> None:
+        for worker in self.workers:
+            worker.call(lambda vu: vu.set_setup_data(data_json))
+
+    def _teardown(self) -> int:
+        if "teardown" not in self._exported:
+            return OK
+        assert self.options is not None
+        error, _, timed_out = self._call_lifecycle("teardown", self.setup_json, self.options.teardown_timeout)
+        if timed_out:
+            self.log("error", f"teardown() execution timed out after {self.options.teardown_timeout:g} seconds",
+                     hint="You can increase the time limit via the teardownTimeout option")
+            return TEARDOWN_TIMEOUT
+        if error is not None:
+            self.log("error", stack_for_log(error), hint="script exception")
+            return SCRIPT_EXCEPTION
+        return OK
+
+    # -- scenarios ----------------------------------------------------------------------------
+    def _scenarios(self) -> None:
+        assert self.options is not None
+        pool = VUPool(self.test, self.workers, lambda: self.setup_json)
+        self.executors = [EXECUTORS[s.executor](s, self.test, pool) for s in self.options.scenarios]
+        threads = []
+        started = time.monotonic()
+        self.test.started = started
+        self.test.metrics.started = time.time()
+        for executor in self.executors:
+            delay = executor.scenario.start_time
+
+            def start(executor: Executor = executor, delay: float = delay) -> None:
+                if delay > 0 and self.test.stop.wait(delay):
+                    executor.finished.set()
+                    return
+                executor.run()
+
+            thread = threading.Thread(target=start, name=f"scenario-{executor.scenario.name}", daemon=True)
+            threads.append(thread)
+            thread.start()
+        quiet = bool(self.config.cli.get("quiet")) or not _isatty(self.stdout)
+        self.progress = Progress(self.stdout, self._frame, quiet=quiet, color=self._color())
+        self.progress.start()
+        if not quiet:
+            self.log.writer = self.progress.write
+        next_vus_sample = next_threshold = time.monotonic()
+        try:
+            while not all(e.finished.is_set() for e in self.executors):
+                now = time.monotonic()
+                if now >= next_vus_sample:
+                    self.test.metrics.add("vus", self.test.vus_active, dict(self.test.tags))
+                    next_vus_sample = now + 1.0
+                if now >= next_threshold and self.thresholds:
+                    self._check_abort(now - started)
+                    next_threshold = now + _THRESHOLD_PERIOD
+                time.sleep(0.05)
+        finally:
+            self.log.writer = None
+        for thread in threads:
+            thread.join(5.0)
+        self.test.metrics.add("vus", self.test.vus_active, dict(self.test.tags))
+
+    def _color(self) -> bool:
+        return _isatty(self.stdout) and not self.config.cli.get("no_color")
+
+    def _frame(self) -> Frame:
+        assert self.options is not None
+        since = time.monotonic() - self.test.started
+        longest = max((s.total_duration() for s in self.options.scenarios), default=0.0)
+        stats = stats_line(
+            since,
+            longest,
+            self.test.vus_active,
+            self.test.vus_initialized,
+            self.options.max_vus(),
+            self.test.iterations_completed,
+            self.test.iterations_interrupted,
+        )
+        return Frame(stats, [e.bar(since) for e in self.executors])
+
+    # -- thresholds and summary -----------------------------------------------------------------
+    def _check_abort(self, elapsed: float) -> None:
+        failed = evaluate(self.thresholds, self.test.metrics, elapsed)
+        if failed and self.test.abort_reason is None:
+            self.log("error", crossed_message(failed, aborting=True))
+            self._aborted_by_threshold = True
+            self.test.abort_reason = "thresholds crossed"
+            self.test.stop.set()
+
+    def _final_thresholds(self) -> bool:
+        if not self.thresholds:
+            return False
+        evaluate(self.thresholds, self.test.metrics, self.test.metrics.duration, final=True)
+        crossed = [t for t in self.thresholds if not t.ok]
+        if crossed:
+            self.log("error", crossed_message(crossed))
+        return bool(crossed)
+
+    def _summary(self) -> None:
+        """k6's end: handleSummary or the text summary (and --summary-export)."""
+        assert self.options is not None
+        options = self.options
+        data = summary_data(
+            self.test.metrics,
+            self.thresholds,
+            self.test.groups,
+            options={"summaryTimeUnit": options.summary_time_unit or "", "noColor": bool(self.config.cli.get("no_color"))},
+            duration_s=self.test.metrics.duration,
+            trend_stats=options.summary_trend_stats,
+            is_stdout_tty=_isatty(self.stdout),
+            is_stderr_tty=self.log.terminal,
+            setup_data=UNDEFINED if self.setup_json is None else json.loads(self.setup_json),
+        )
+        self.result.summary = data
+        if options.no_summary:
+            return
+        returned = None
+        if "handleSummary" in self._exported:
+            error, value, _ = self._call_lifecycle("handleSummary", js_json(data), 60.0)
+            if error is not None:
+                self.log("error", stack_for_log(error), hint="script exception")
+            elif value is not None:
+                returned = json.loads(value)
+
+        def default_text() -> str:
+            report = summary_report(data, metrics=self.test.metrics, thresholds=self.thresholds, groups=self.test.groups)
+            return render_summary(data, color=self._color(), report=report)
+
+        result = summary_result(returned, data, default_text=default_text, summary_export=self.config.summary_export or "")
+        try:
+            route_handle_summary(result, stdout=self.stdout, stderr=self.log.stream, base_dir=os.getcwd())
+        except SummaryError as exc:
+            self.log("error", "failed to handle the end-of-test summary", error=str(exc))
+
+
+def _isatty(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def run_script(
-    script: str, env: dict[str, str] | None = None, log: Log | None = None, record_samples: bool = False
+    script: str, env: dict[str, str] | None = None, log: Log | None = None, record_samples: bool = False, **config: Any
 ) -> Result:
-    """Run ``script`` as ``k6host run`` does: one VU, one iteration."""
-    log = log if log is not None else Log()
-    if not os.path.isfile(script):
-        raise UsageError(f"script not found: {script}")
-    test = TestState(
-        script=script, env=dict(os.environ if env is None else env), log=log, metrics=Metrics(record=record_samples)
-    )
-    vu = VU(test, 1)
-    result = Result(OK, test.metrics, log)
-    try:
-        try:
-            result.options = vu.init()
-        except ScriptError as exc:
-            log("error", stack_for_log(exc.text), hint="script exception")
-            result.exit_code = SCRIPT_EXCEPTION
-            return result
-        try:
-            test.net = NetConfig(result.options)
-            vu.tcp.net = test.net
-        except OptionError as exc:
-            log("error", str(exc))
-            result.exit_code = INVALID_CONFIG
-            return result
-        if not vu.has_function("default"):
-            log("error", "the script exports no default function to run", hint="script exception")
-            result.exit_code = SCRIPT_EXCEPTION
-            return result
-        try:
-            error = vu.run("default", 0)
-        except IterationAborted:
-            error = None
-        if error is not None:
-            result.errors.append(error)
-            log("error", stack_for_log(error), executor="per-vu-iterations", scenario="default", source="stacktrace")
-    finally:
-        vu.close()
-    if test.abort_reason is not None:
-        log("error", f"test aborted: {test.abort_reason}")
-        result.exit_code = SCRIPT_ABORTED
-    elif test.failed:
-        log("error", "test run was marked as failed")
-        result.exit_code = MARKED_AS_FAILED
-    return result
+    """Run ``script`` as ``k6host run`` would, in this process."""
+    run_config = RunConfig(script=script, env=dict(os.environ if env is None else env), record_samples=record_samples, **config)
+    return TestRun(run_config, log if log is not None else Log()).run()

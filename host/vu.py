@@ -1,4 +1,8 @@
-"""A virtual user: one interpreter, one event loop, the script loaded into it."""
+"""A virtual user: one interpreter, one event loop, the script loaded into it.
+
+A VU is used from one thread only: the one that created it (QuickJS checks
+stack depth against the thread that made the runtime).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,20 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from . import encoding
 from .console import Log
 from .engine import Engine, ScriptError
+from .groups import GroupTree
 from .loop import EventLoop
-from .metrics import Metrics
-from .modules import ModuleMap, jsmodules_dir, read_script
+from .metrics import Metrics, MetricError
+from .modules import ModuleMap, jsmodules_dir
 from .netconfig import NetConfig
+from .shared import SharedArrays
 from .tcpbinding import TcpBinding
 
-# How long one wait in the loop may last before the VU looks at its stop flag.
+# How long one wait in the loop may last before the VU looks at its stop flags.
 _POLL = 0.25
 
 
@@ -30,17 +37,46 @@ class TestState:
     log: Log
     metrics: Metrics = field(default_factory=Metrics)
     net: NetConfig = field(default_factory=NetConfig)
-    failed: bool = False
-    abort_reason: str | None = None
-    stop: threading.Event = field(default_factory=threading.Event)
+    groups: GroupTree = field(default_factory=GroupTree)
+    shared: SharedArrays = field(default_factory=SharedArrays)
+    options: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    failed: bool = False
+    errors: list[str] = field(default_factory=list)  # iterations that ended in an exception
+    abort_reason: str | None = None
+    # Set to end every iteration now (test.abort, a second Ctrl-C, a hard stop).
+    stop: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    iterations_completed: int = 0
+    iterations_interrupted: int = 0
+    vus_active: int = 0
+    vus_initialized: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, attribute: str, delta: int = 1) -> None:
+        with self.lock:
+            setattr(self, attribute, getattr(self, attribute) + delta)
+
+
+@dataclass
+class IterationContext:
+    """What k6/execution tells a script about the iteration it is in."""
+
+    scenario: str = "default"
+    executor: str = "per-vu-iterations"
+    scenario_start: float = 0.0  # unix ms
+    iteration_in_scenario: int = 0
+    iteration_in_test: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    progress: Any = None  # () -> float, the scenario's progress 0..1
 
 
 class IterationAborted(Exception):
-    """The test was stopped while this VU was busy."""
+    """The iteration was interrupted: the test or its scenario is stopping."""
 
 
-_RUNTIME = None
+_RUNTIME: tuple[str, str] | None = None
 
 
 def _runtime_source() -> tuple[str, str]:
@@ -51,6 +87,16 @@ def _runtime_source() -> tuple[str, str]:
     return _RUNTIME
 
 
+class VUMetrics:
+    """Adds the VU's own tags (scenario, group, exec.vu.tags) under each sample's."""
+
+    def __init__(self, vu: VU):
+        self._vu = vu
+
+    def add(self, name: str, value: float, tags: dict[str, str]) -> None:
+        self._vu.test.metrics.add(name, value, {**self._vu.sample_tags, **tags})
+
+
 class VU:
     def __init__(self, test: TestState, vu_id: int):
         self.test = test
@@ -59,12 +105,22 @@ class VU:
         self.modules = ModuleMap(test.script)
         self.engine = Engine(self.modules)
         self.modules.attach(self.engine)
-        self.tcp = TcpBinding(self.engine, self.loop, test.metrics, test.net)
+        self.metrics = VUMetrics(self)
+        self.tcp = TcpBinding(self.engine, self.loop, self.metrics, test.net)
+        self.context = IterationContext()
+        self.iteration_in_instance = 0
+        self._deadline: Callable[[], float | None] = lambda: None
+        self._stop = test.stop
+        self.tags: dict[str, str] = {}  # exec.vu.tags
+        self.sample_tags: dict[str, str] = {}
         self._timers: dict[int, Any] = {}
         self._in_init = True
-        self._settled: str | None | bool = False  # False: running; None: ok; str: error
+        self._settled: bool = False
+        self._result: tuple[str | None, str | None] = (None, None)  # (error text, value JSON)
         self._fault: str | None = None
-        self._groups: list[str] = []
+        self._interrupted = False
+        self._groups: list[tuple[str, float]] = []
+        self.retag()
         e = self.engine
         e.export("console", self._console)
         e.export("timer.add", self._timer_add)
@@ -72,11 +128,21 @@ class VU:
         e.export("vu.fault", self._on_fault)
         e.export("vu.settled", self._on_settled)
         e.export("vu.sleep", self._sleep)
-        e.export("vu.seed", lambda seed: None)
+        e.export("vu.tag", self._set_tag)
+        e.export("exec.state", self._exec_state)
         e.export("open", self._open)
         e.export("check", self._check)
-        e.export("group.enter", self._groups.append)
-        e.export("group.leave", lambda: self._groups.pop() if self._groups else None)
+        e.export("group.enter", self._group_enter)
+        e.export("group.leave", self._group_leave)
+        e.export("metric.define", self._metric_define)
+        e.export("metric.add", self._metric_add)
+        e.export("shared.length", self._shared_length)
+        e.export("shared.store", self._shared_store)
+        e.export("shared.item", test.shared.item)
+        e.export("encoding.b64encode", encoding.b64encode)
+        e.export("encoding.b64decode", encoding.b64decode)
+        e.export("encoding.utf8", encoding.utf8)
+        e.export("exec.options", lambda: self.test.options)
         e.export("test.fail", self._test_fail)
         e.export("test.abort", self._test_abort)
 
@@ -89,7 +155,8 @@ class VU:
         source, filename = _runtime_source()
         self.engine.eval(source, filename)
         self.engine.eval(
-            "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;",
+            "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;"
+            "__k6host.baseEnv = Object.assign({}, dukpy.env);",
             env=self.test.env,
             vu=self.id,
         )
@@ -103,38 +170,83 @@ class VU:
         self._in_init = False
         return self.engine.eval("__k6host.exportedOptions()") or {}
 
-    def has_function(self, name: str) -> bool:
-        return bool(self.engine.eval("typeof (__k6host.main || {})[dukpy.n] === 'function'", n=name))
+    def exported_functions(self) -> list[str]:
+        return self.engine.eval(
+            "Object.keys(__k6host.main || {}).filter((k) => typeof __k6host.main[k] === 'function')"
+        )
 
-    def run(self, function: str, iteration: int, deadline: float | None = None) -> str | None:
-        """Run one iteration of exported ``function``; its error text or None."""
-        self._settled, self._fault = False, None
+    def set_setup_data(self, data_json: str | None) -> None:
+        """Give this VU its own copy of setup()'s result, as k6 does."""
+        self.engine.eval("__k6host.setupData = dukpy.d === null ? undefined : JSON.parse(dukpy.d)", d=data_json)
+
+    def run(
+        self,
+        function: str,
+        iteration: int,
+        deadline: Callable[[], float | None] = lambda: None,
+        want_value: bool = False,
+        stop: threading.Event | None = None,
+    ) -> tuple[str | None, str | None]:
+        """Run exported ``function`` once: (error text or None, result as JSON).
+
+        ``deadline`` is asked at every wake-up (a ramp-down may bring it
+        closer while the iteration runs). Raises IterationAborted when it
+        passes or ``stop`` (the test's stop flag by default) is set.
+        """
+        self._settled, self._result, self._fault, self._interrupted = False, (None, None), None, False
+        self._deadline = deadline
+        self._stop = stop if stop is not None else self.test.stop
+        self._groups.clear()
         try:
             done = self.engine.eval(
-                "__k6host.iterate(__k6host.main[dukpy.f], dukpy.i, __k6host.setupData)",
+                "__k6host.iterate(__k6host.main[dukpy.f], dukpy.i, __k6host.setupData, dukpy.v, dukpy.c)",
                 f=function,
                 i=iteration,
+                v=want_value,
+                c=self._context_data(),
             )
         except ScriptError as exc:  # an unhandled rejection surfaced at once
-            self._fault = exc.text
+            self._fault = "Uncaught (in promise) " + exc.text
             done = False
         if done:
-            self._settled = None
-        while self._fault is None:
-            if self._settled is not False and not self.loop.busy:
+            self._settled = True
+        while self._fault is None and not self._interrupted:
+            if not self.loop.busy:
+                break  # settled, or nothing is left that could settle it (k6 ends it too)
+            if self._should_stop():
+                self._interrupted = True
                 break
-            if self._settled is False and not self.loop.busy:
-                break  # nothing left that could settle it: k6 ends it too
-            if self.test.stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
-                self._abandon()
-                raise IterationAborted()
-            self.loop.run_once(_POLL)
+            self.loop.run_once(self._wait_limit())
             if self.loop.events:
                 self._dispatch()
+        if self._interrupted:
+            self._abandon()
+            raise IterationAborted()
         if self._fault is not None:
             self._abandon()
-            return self._fault
-        return self._settled if isinstance(self._settled, str) else None
+            return self._fault, None
+        return self._result
+
+    def _should_stop(self) -> bool:
+        deadline = self._deadline()
+        return self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+
+    def _wait_limit(self) -> float:
+        deadline = self._deadline()
+        if deadline is None:
+            return _POLL
+        return max(0.0, min(_POLL, deadline - time.monotonic()))
+
+    def _context_data(self) -> dict[str, Any]:
+        c = self.context
+        return {
+            "scenario": c.scenario,
+            "executor": c.executor,
+            "startTime": c.scenario_start,
+            "iterationInScenario": c.iteration_in_scenario,
+            "iterationInTest": c.iteration_in_test,
+            "iterationInInstance": self.iteration_in_instance,
+        }
 
     def _dispatch(self) -> None:
         # Connections hold this very list, so empty it rather than replace it.
@@ -160,16 +272,44 @@ class VU:
         self.tcp.close_all()
         self.loop.close()
 
+    # -- tags -------------------------------------------------------------------
+    def enter_scenario(self, context: IterationContext) -> None:
+        if context.env or self.context.env:
+            # A scenario's env adds to __ENV while the VU runs that scenario.
+            self.engine.eval("globalThis.__ENV = Object.assign({}, __k6host.baseEnv, dukpy.env)", env=context.env)
+        self.context = context
+        self.retag()
+
+    def retag(self) -> None:
+        group = "::" + "::".join(name for name, _ in self._groups) if self._groups else ""
+        self.sample_tags = {
+            **self.test.tags,
+            **self.context.tags,
+            **self.tags,
+            "scenario": self.context.scenario,
+            "group": group,
+        }
+
+    @property
+    def group_path(self) -> str:
+        return self.sample_tags["group"]
+
+    def _set_tag(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.tags.pop(key, None)
+        else:
+            self.tags[key] = value
+        self.retag()
+
     # -- host functions ---------------------------------------------------------
     def _console(self, level: str, message: str) -> None:
         self.test.log(level, message, source="console")
 
     def _timer_add(self, timer_id: int, ms: float, repeat: bool) -> None:
         delay = ms / 1000.0
-        events = self.loop
 
         def fire() -> None:
-            events.events.append(["T", timer_id])
+            self.loop.events.append(["T", timer_id])
             if repeat:
                 self._timers[timer_id] = self.loop.call_later(max(delay, 0.001), fire)
             else:
@@ -186,12 +326,32 @@ class VU:
         if self._fault is None:
             self._fault = text
 
-    def _on_settled(self, error: str | None) -> None:
-        self._settled = error
+    def _on_settled(self, error: str | None, value: str | None = None) -> None:
+        self._settled = True
+        self._result = (error, value)
 
     def _sleep(self, seconds: float) -> None:
-        if self.test.stop.wait(seconds):
-            raise IterationAborted()
+        until = time.monotonic() + seconds
+        deadline = self._deadline()
+        if deadline is not None:
+            until = min(until, deadline)
+        if self._stop.wait(max(0.0, until - time.monotonic())) or self._should_stop():
+            # The script cannot catch this meaningfully: the iteration ends.
+            self._interrupted = True
+            raise IterationAborted("the test is stopping")
+
+    def _exec_state(self) -> dict[str, Any]:
+        test = self.test
+        progress = self.context.progress
+        return {
+            "progress": progress() if progress else 0.0,
+            "iterationsCompleted": test.iterations_completed,
+            "iterationsInterrupted": test.iterations_interrupted,
+            "vusActive": test.vus_active,
+            "vusInitialized": test.vus_initialized,
+            "currentTestRunDuration": (time.monotonic() - test.started) * 1000.0,
+            "tags": dict(self.sample_tags),
+        }
 
     def _open(self, base: str, path: str, mode: str | None) -> str:
         if not self._in_init:
@@ -211,12 +371,41 @@ class VU:
         return data.decode("utf-8", "replace")
 
     def _check(self, name: str, ok: bool, tags: dict[str, str]) -> None:
-        sample_tags = {**self.test.tags, **tags, "check": name, "group": self.group_path}
-        self.test.metrics.add("checks", 1.0 if ok else 0.0, sample_tags)
+        self.test.groups.check(self.group_path, name, ok)
+        self.metrics.add("checks", 1.0 if ok else 0.0, {**tags, "check": name})
 
-    @property
-    def group_path(self) -> str:
-        return "::" + "::".join(self._groups) if self._groups else ""
+    def _group_enter(self, name: str) -> None:
+        if "::" in name:
+            raise ValueError(f"group name {name!r} must not contain '::'")
+        self._groups.append((name, time.perf_counter()))
+        self.retag()
+        self.test.groups.group(self.group_path)
+
+    def _group_leave(self) -> None:
+        if not self._groups:
+            return
+        _, started = self._groups[-1]
+        self.metrics.add("group_duration", (time.perf_counter() - started) * 1000.0, {})
+        self._groups.pop()
+        self.retag()
+
+    def _metric_define(self, name: str, kind: str, is_time: bool) -> None:
+        if not self._in_init:
+            raise MetricError("metrics must be declared in the init context")
+        self.test.metrics.define(name, kind, "time" if is_time else "default")
+
+    def _metric_add(self, name: str, value: float, tags: dict[str, str]) -> None:
+        if self._in_init:
+            raise MetricError(f"cannot add samples to {name!r} in the init context")
+        self.metrics.add(name, value, tags)
+
+    def _shared_length(self, name: str) -> int | None:
+        return self.test.shared.length(name)
+
+    def _shared_store(self, name: str, data_json: str) -> int:
+        if not self._in_init:
+            raise ValueError("SharedArray can be created only in the init context")
+        return self.test.shared.store(name, data_json)
 
     def _test_fail(self, reason: str) -> None:
         self.test.failed = True

@@ -24,7 +24,8 @@ function check(value, checks, tags) {
 
 function group(name, fn) {
   if (typeof fn !== "function") throw new TypeError("group() expects a function as its second argument")
-  py("group.enter", String(name))
+  if (typeof name !== "string" || name === "") throw new TypeError("group() expects a non-empty name")
+  py("group.enter", name)
   let r
   try {
     r = fn()
@@ -44,8 +45,16 @@ function fail(message) {
   throw new Error(message === undefined ? "fail()" : String(message))
 }
 
+// A seeded generator (mulberry32) replaces Math.random, as k6's randomSeed does.
 function randomSeed(seed) {
-  py("vu.seed", Number(seed))
+  let state = Number(seed) >>> 0
+  Math.random = function () {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 exports.check = check

@@ -197,13 +197,15 @@
   host.builtin = runCommonJS
 
   // ---- iterations -----------------------------------------------------------
-  function settle(errorText) {
-    py("vu.settled", errorText)
+  function settle(errorText, value) {
+    py("vu.settled", errorText, value === undefined ? null : JSON.stringify(value))
   }
-  // Returns true when the iteration finished synchronously without error, so
-  // the common sync case costs no further crossing.
-  host.iterate = function (fn, iter, arg) {
+  // Runs one call of fn (an iteration, or setup/teardown when wantValue).
+  // Returns true when it finished synchronously without error and no value
+  // is wanted, so the common sync iteration costs no further crossing.
+  host.iterate = function (fn, iter, arg, wantValue, ctx) {
     g.__ITER = iter
+    host.ctx = ctx
     // What the last iteration left pending can no longer settle: let it go.
     pendingPromises.clear()
     let r
@@ -213,10 +215,14 @@
       settle(host.errorText(e))
       return false
     }
-    if (r === null || typeof r !== "object" || typeof r.then !== "function") return true
+    if (r === null || typeof r !== "object" || typeof r.then !== "function") {
+      if (!wantValue) return true
+      settle(null, r)
+      return false
+    }
     r.then(
-      function () { settle(null) },
-      // k6's wording for an async default function that rejected.
+      function (value) { settle(null, wantValue ? value : undefined) },
+      // k6's wording for an async function that rejected.
       function (e) { settle("Uncaught (in promise) " + host.errorText(e)) }
     )
     return false

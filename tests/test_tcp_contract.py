@@ -617,7 +617,10 @@ def test_metrics_and_tags_at_three_levels(run_js, echo):
     }
     """)
     assert r.exit_code == 0, r.output
-    base = {"proto": "TCP", "host": echo.host, "port": str(echo.port), "service": "echo"}
+    base = {
+        "proto": "TCP", "host": echo.host, "port": str(echo.port), "service": "echo",
+        "scenario": "default", "group": "",  # k6's system tags, from the VU
+    }
     (connected,) = tags_of(r, "tcp_sockets")
     assert connected == {**base, "level": "connection", "remote_ip": "127.0.0.1"}
     (write,) = tags_of(r, "tcp_writes")

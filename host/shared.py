@@ -1,0 +1,33 @@
+"""k6/data's SharedArray: built once, held once (in Python), read item by item.
+
+Keeping the data out of each VU's heap matters here: every entry into the
+engine runs a full GC whose cost grows with the live heap (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+
+class SharedArrays:
+    def __init__(self) -> None:
+        self._arrays: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def length(self, name: str) -> int | None:
+        """The array's length, or None when no VU has built it yet."""
+        array = self._arrays.get(name)
+        return None if array is None else len(array)
+
+    def store(self, name: str, data_json: str) -> int:
+        """Keep the first VU's build of ``name``; later builds are dropped."""
+        data = json.loads(data_json)
+        if not isinstance(data, list):
+            raise TypeError(f"SharedArray {name!r}: the function must return an array, got {type(data).__name__}")
+        with self._lock:
+            return len(self._arrays.setdefault(name, data))
+
+    def item(self, name: str, index: int) -> Any:
+        return self._arrays[name][index]
