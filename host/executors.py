@@ -58,7 +58,6 @@ class VUPool:
         worker.submit(lambda vu: vu.set_setup_data(data))
         with self._lock:
             self.all.append(worker)
-        self.test.metrics.add("vus_max", len(self.all), dict(self.test.tags))
         return worker
 
 
@@ -118,6 +117,13 @@ class Executor:
     def max_vus(self) -> int:
         return int(self.scenario.max_vus_needed())
 
+    def _common(self) -> str:
+        """The end of k6's description: exec, startTime, gracefulStop."""
+        s = self.scenario
+        exec_part = f"exec: {s.exec}, " if s.exec != "default" else ""
+        start = f"startTime: {fmt_duration(s.start_time)}, " if s.start_time else ""
+        return f"{exec_part}{start}gracefulStop: {fmt_duration(s.graceful_stop)}"
+
     def _length(self) -> float:
         """The scheduled length (maxDuration, duration, or the stages' sum)."""
         raise NotImplementedError
@@ -175,11 +181,9 @@ class Executor:
             if worker is None:
                 break
             slots.append(_Slot(worker))
-        self.test.count("vus_active", len(slots))
         return slots
 
     def _give_back(self, slot: _Slot) -> None:
-        self.test.count("vus_active", -1)
         self.pool.release(slot.worker)
 
     def _iterate(self, vu: VU, slot: _Slot) -> bool:
@@ -218,10 +222,13 @@ class Executor:
             self._running_jobs += 1
 
         def job(vu: VU) -> None:
+            # k6's vus metric: VUs busy with this scenario right now.
+            self.test.count("vus_active")
             try:
                 vu.enter_scenario(context)
                 body(vu)
             finally:
+                self.test.count("vus_active", -1)
                 with self._lock:
                     self._running_jobs -= 1
                     self._jobs_done.notify_all()
@@ -303,13 +310,7 @@ class SharedIterations(_Looping):
 
     def describe(self) -> str:
         s = self.scenario
-        return (
-            f"{s.iterations} iterations shared among {s.vus} VUs "
-            f"(maxDuration: {fmt_duration(s.max_duration)}, {self._extras()}gracefulStop: {fmt_duration(s.graceful_stop)})"
-        )
-
-    def _extras(self) -> str:
-        return f"exec: {self.scenario.exec}, " if self.scenario.exec != "default" else ""
+        return f"{s.iterations} iterations shared among {s.vus} VUs (maxDuration: {fmt_duration(s.max_duration)}, {self._common()})"
 
 
 class PerVUIterations(SharedIterations):
@@ -332,10 +333,7 @@ class PerVUIterations(SharedIterations):
 
     def describe(self) -> str:
         s = self.scenario
-        return (
-            f"{s.iterations} iterations for each of {s.vus} VUs "
-            f"(maxDuration: {fmt_duration(s.max_duration)}, {self._extras()}gracefulStop: {fmt_duration(s.graceful_stop)})"
-        )
+        return f"{s.iterations} iterations for each of {s.vus} VUs (maxDuration: {fmt_duration(s.max_duration)}, {self._common()})"
 
 
 class ConstantVUs(_Looping):
@@ -358,8 +356,7 @@ class ConstantVUs(_Looping):
 
     def describe(self) -> str:
         s = self.scenario
-        extra = f"exec: {s.exec}, " if s.exec != "default" else ""
-        return f"{s.vus} looping VUs for {fmt_duration(s.duration)} ({extra}gracefulStop: {fmt_duration(s.graceful_stop)})"
+        return f"{s.vus} looping VUs for {fmt_duration(s.duration)} ({self._common()})"
 
 
 def _stage_points(start: float, stages: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -385,8 +382,8 @@ class RampingVUs(Executor):
     def run(self) -> None:
         s = self.scenario
         self.started_at = time.monotonic()
-        points = _stage_points(s.start_vus, s.stages)
-        total = points[-1][0]
+        steps = s.vu_steps()  # k6's own plan: how many VUs from each offset on
+        total = self._length()
         slots = self._take(self.max_vus())
         self.active = []
         running: set[int] = set()
@@ -394,8 +391,7 @@ class RampingVUs(Executor):
             t = time.monotonic() - self.started_at
             if t >= total:
                 break
-            # k6 moves the VU count in whole steps as the ramp crosses them.
-            target = min(len(slots), int(math.floor(_value_at(points, t) + 1e-9)))
+            target = min(len(slots), next(vus for offset, vus in reversed(steps) if offset <= t))
             for index, slot in enumerate(slots):
                 if index < target and index not in running:
                     slot.deadline = None
@@ -441,11 +437,9 @@ class RampingVUs(Executor):
 
     def describe(self) -> str:
         s = self.scenario
-        total = sum(d for d, _ in s.stages)
-        extra = f"exec: {s.exec}, " if s.exec != "default" else ""
         return (
-            f"Up to {self.max_vus()} looping VUs for {fmt_duration(total)} over {len(s.stages)} stages "
-            f"({extra}gracefulRampDown: {fmt_duration(s.graceful_ramp_down)}, gracefulStop: {fmt_duration(s.graceful_stop)})"
+            f"Up to {self.max_vus()} looping VUs for {fmt_duration(self._length())} over {len(s.stages)} stages "
+            f"(gracefulRampDown: {fmt_duration(s.graceful_ramp_down)}, {self._common()})"
         )
 
 
@@ -482,7 +476,6 @@ class _ArrivalRate(Executor):
             try:
                 worker = self.pool.acquire() or self.pool.grow()
                 slot = _Slot(worker, deadline=deadline)
-                self.test.count("vus_active")
                 owned.append(slot)
                 release(slot)
             except ScriptError as exc:
@@ -558,10 +551,9 @@ class ConstantArrivalRate(_ArrivalRate):
 
     def describe(self) -> str:
         s = self.scenario
-        extra = f"exec: {s.exec}, " if s.exec != "default" else ""
         return (
-            f"{s.rate:g}.00 iterations/{fmt_duration(s.time_unit)} for {fmt_duration(s.duration)} "
-            f"(maxVUs: {s.pre_allocated_vus}-{s.max_vus}, {extra}gracefulStop: {fmt_duration(s.graceful_stop)})"
+            f"{s.rate / s.time_unit:.2f} iterations/s for {fmt_duration(s.duration)} "
+            f"(maxVUs: {s.pre_allocated_vus}-{s.max_vus}, {self._common()})"
         )
 
 
@@ -598,11 +590,10 @@ class RampingArrivalRate(_ArrivalRate):
 
     def describe(self) -> str:
         s = self.scenario
-        peak = max([s.start_rate] + [r for _, r in s.stages])
-        extra = f"exec: {s.exec}, " if s.exec != "default" else ""
+        peak = max([s.start_rate] + [r for _, r in s.stages]) / s.time_unit
         return (
-            f"Up to {peak:g}.00 iterations/{fmt_duration(s.time_unit)} for {fmt_duration(self._total())} over "
-            f"{len(s.stages)} stages (maxVUs: {s.pre_allocated_vus}-{s.max_vus}, {extra}gracefulStop: {fmt_duration(s.graceful_stop)})"
+            f"Up to {peak:.2f} iterations/s for {fmt_duration(self._total())} over {len(s.stages)} stages "
+            f"(maxVUs: {s.pre_allocated_vus}-{s.max_vus}, {self._common()})"
         )
 
 

@@ -916,6 +916,10 @@ class Options:
         """VUs to initialize for the whole test: the peak of the summed requirements."""
         return max((s.planned + s.unplanned for s in self.requirements()), default=0)
 
+    def planned_vus(self) -> int:
+        """VUs initialized before the test starts; arrival rates add the rest on demand."""
+        return max((s.planned for s in self.requirements()), default=0)
+
     def total_duration(self) -> float:
         """k6's "max duration (incl. graceful stop)" in seconds."""
         steps = self.requirements()

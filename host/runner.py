@@ -23,7 +23,8 @@ from .metrics import Metrics, MetricError
 from .netconfig import NetConfig, OptionError
 from .options import Options, OptionsError, load_options
 from .outputs import OutputError, open_outputs
-from .progress import Frame, Progress, stats_line
+from . import __version__
+from .progress import Frame, Progress, go_duration, stats_line
 from .summary import (
     UNDEFINED,
     SummaryError,
@@ -183,11 +184,13 @@ class TestRun:
             return GENERIC_ERROR
         assert self.options is not None
         try:
-            self.workers += start_workers(self.test, range(2, self.options.max_vus() + 1))
+            self.workers += start_workers(self.test, range(2, self.options.planned_vus() + 1))
         except ScriptError as exc:
             self.log("error", stack_for_log(exc.text), hint="script exception")
             return SCRIPT_EXCEPTION
-        self.test.metrics.add("vus_max", len(self.workers), dict(self.test.tags))
+        if not self.config.cli.get("quiet"):
+            self.stdout.write(self._banner())
+            self.stdout.flush()
         code = self._setup()
         if code == OK:
             self._scenarios()
@@ -324,13 +327,16 @@ class TestRun:
         self.progress.start()
         if not quiet:
             self.log.writer = self.progress.write
-        next_vus_sample = next_threshold = time.monotonic()
+        # k6 samples vus and vus_max once a second, the first a second in.
+        next_vus_sample = started + 1.0
+        next_threshold = time.monotonic()
         try:
             while not all(e.finished.is_set() for e in self.executors):
                 now = time.monotonic()
                 if now >= next_vus_sample:
                     self.test.metrics.add("vus", self.test.vus_active, dict(self.test.tags))
-                    next_vus_sample = now + 1.0
+                    self.test.metrics.add("vus_max", len(pool.all), dict(self.test.tags))
+                    next_vus_sample += 1.0
                 if now >= next_threshold and self.thresholds:
                     self._check_abort(now - started)
                     next_threshold = now + _THRESHOLD_PERIOD
@@ -339,7 +345,29 @@ class TestRun:
             self.log.writer = None
         for thread in threads:
             thread.join(5.0)
-        self.test.metrics.add("vus", self.test.vus_active, dict(self.test.tags))
+
+    def _banner(self) -> str:
+        """What k6 prints before a run (its logo aside)."""
+        assert self.options is not None
+        options = self.options
+        outputs = ", ".join(o.description for o in self.test.metrics.outputs) or "-"
+        pool = VUPool(self.test, [], lambda: None)
+        count = len(options.scenarios)
+        lines = [
+            "",
+            f"  k6host {__version__}",
+            "",
+            "     execution: local",
+            f"        script: {self.config.script}",
+            f"        output: {outputs}",
+            "",
+            f"     scenarios: (100.00%) {count} scenario{'s' if count != 1 else ''}, {options.max_vus()} max VUs, "
+            f"{go_duration(options.total_duration())} max duration (incl. graceful stop):",
+        ]
+        for scenario in options.scenarios:
+            executor = EXECUTORS[scenario.executor](scenario, self.test, pool)
+            lines.append(f"              * {scenario.name}: {executor.describe()}")
+        return "\n".join(lines) + "\n\n"
 
     def _color(self) -> bool:
         return _isatty(self.stdout) and not self.config.cli.get("no_color")
