@@ -46,7 +46,7 @@ def _whole(flag: str):
 
 _OPTION_FLAGS = (
     "vus", "duration", "iterations", "stages", "tags", "no_thresholds", "no_summary",
-    "summary_trend_stats", "quiet", "no_color",
+    "summary_trend_stats", "summary_export", "out", "quiet", "no_color",
 )
 
 
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary-trend-stats", metavar="STATS",
                      help="comma-separated Trend statistics for the summary, e.g. avg,p(99)")
     run.add_argument("--summary-export", metavar="FILE", help="write the summary as JSON to FILE")
-    run.add_argument("-o", "--out", action="append", default=[], metavar="TYPE=FILE",
+    run.add_argument("-o", "--out", action="append", metavar="TYPE=FILE",
                      help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
     run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
 
@@ -119,8 +119,6 @@ def _run(args: argparse.Namespace) -> int:
             cli=cli,
             config_file=args.config_file,
             process_env=dict(os.environ),
-            outputs=args.out,
-            summary_export=args.summary_export,
             handle_signals=True,
         )
         return result.exit_code

@@ -933,6 +933,7 @@ def load_options(
     env: Mapping[str, str],
     cli: Mapping[str, Any],
     exports: Collection[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Options:
     """Consolidate the options of one ``k6 run``; OptionsError carries k6's exit code.
 
@@ -946,6 +947,8 @@ def load_options(
     which k6 also reads ``K6_*`` options from unless include_system_env_vars
     is false. ``exports`` are the script's exported function names; when
     given, each scenario's ``exec`` is checked in the same report, as k6 does.
+    ``overrides`` are options in the script's JSON shape from a caller (the
+    Python API), ranked with the command line, just below its flags.
     """
     unknown = set(cli) - _CLI_KEYS
     if unknown:
@@ -958,7 +961,10 @@ def load_options(
     option_env = dict(env)
     if cli.get("include_system_env_vars", True):
         option_env.update(cli.get("env") or {})
-    layers = [("script", script_layer), ("env", _env_layer(option_env)), ("cli", _cli_layer(cli))]
+    layers = [("script", script_layer), ("env", _env_layer(option_env))]
+    if overrides:
+        layers.append(("cli", _json_layer(overrides, "", warnings)))
+    layers.append(("cli", _cli_layer(cli)))
 
     merged = _apply({}, file_layer)
     for name, layer in layers:

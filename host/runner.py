@@ -85,9 +85,8 @@ class RunConfig:
     env: dict[str, str]  # what the script sees as __ENV
     cli: dict[str, Any] = field(default_factory=dict)  # the option flags given
     config_file: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # options from the Python API
     process_env: Mapping[str, str] = field(default_factory=dict)  # where K6_* options come from
-    outputs: list[str] = field(default_factory=list)
-    summary_export: str | None = None
     record_samples: bool = False
     handle_signals: bool = False
     stdout: TextIO | None = None
@@ -177,7 +176,7 @@ class TestRun:
             return INVALID_CONFIG
         try:
             self.test.metrics.outputs.extend(
-                open_outputs(self.config.outputs, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout)
+                open_outputs(self.options.out, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout)
             )
         except OutputError as exc:
             self.log("error", str(exc))
@@ -221,6 +220,7 @@ class TestRun:
             env=self.config.process_env,
             cli=self.config.cli,
             exports=sorted(self._exported),
+            overrides=self.config.overrides,
         )
         self.options = options
         for warning in options.warnings:
@@ -435,7 +435,7 @@ class TestRun:
             report = summary_report(data, metrics=self.test.metrics, thresholds=self.thresholds, groups=self.test.groups)
             return render_summary(data, color=self._color(), report=report)
 
-        result = summary_result(returned, data, default_text=default_text, summary_export=self.config.summary_export or "")
+        result = summary_result(returned, data, default_text=default_text, summary_export=options.summary_export or "")
         try:
             route_handle_summary(result, stdout=self.stdout, stderr=self.log.stream, base_dir=os.getcwd())
         except SummaryError as exc:
