@@ -13,6 +13,8 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, TextIO
 
+from .modules import jsmodules_dir
+
 # Stack frames of the host's own glue, which mean nothing to a script's author.
 _HOST_FRAME = re.compile(r"^\s+at .*\((<dukpy>|<k6host>|native)[:)]")
 _COLORS = {"debug": 37, "info": 36, "warning": 33, "error": 31}
@@ -37,14 +39,15 @@ class Log:
         self.verbose = verbose
         self._start = time.monotonic()
         self._lock = threading.Lock()
-        self.lines: list[tuple[str, str]] = []  # (level, message), for the Python API
+        # (level, message, source) of every line, for the Python API and tests.
+        self.lines: list[tuple[str, str, str]] = []
         # While a live progress display owns the terminal, lines go through it.
         self.writer: Callable[[str, TextIO], None] | None = None
 
     def __call__(self, level: str, message: str, **fields: str) -> None:
         if level == "debug" and not self.verbose:
             return
-        self.lines.append((level, message))
+        self.lines.append((level, message, fields.get("source", "")))
         if self.terminal:
             text = self._terminal_line(level, message, fields)
         else:
@@ -74,5 +77,6 @@ class Log:
 
 def stack_for_log(text: str) -> str:
     """A JavaScript error as k6 logs it: tab-indented frames, none of the host's."""
-    lines = [line for line in text.split("\n") if not _HOST_FRAME.search(line)]
+    own = str(jsmodules_dir())
+    lines = [line for line in text.split("\n") if not _HOST_FRAME.search(line) and own not in line]
     return re.sub(r"(?m)^    at ", "\tat ", "\n".join(lines)) + "\n"

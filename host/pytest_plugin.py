@@ -11,19 +11,19 @@ from __future__ import annotations
 import io
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from .api import execute
 from .console import Log, stack_for_log
 from .echo import EchoServer
-from .metrics import Metrics
-from .runner import parse_env, UsageError
-from .vu import IterationAborted, TestState
-from .workers import VUWorker, start_workers
 from .engine import ScriptError
+from .metrics import Metrics
+from .runner import UsageError, parse_env
+from .vu import TestState
+from .workers import start_workers
 
 _TEST_FILE = re.compile(r".+\.test\.(js|mjs|cjs)$")
 
@@ -97,18 +97,17 @@ class JSTestFailure(Exception):
         self.text = text
 
 
-def _fresh_vu(script: Path, env: dict[str, str]) -> tuple[TestState, VUWorker, io.StringIO]:
-    stream = io.StringIO()
-    test = TestState(script=str(script), env=env, log=Log(stream), metrics=Metrics())
-    (worker,) = start_workers(test, range(1, 2))
-    return test, worker, stream
+def _last_errors(output: str) -> str:
+    """The error lines of a run's log, for a test that failed before any iteration."""
+    return "\n".join(line for line in output.splitlines() if "level=error" in line)
 
 
 class JSFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         session: _Session = self.config.stash[_SESSION_KEY]
+        test = TestState(script=str(self.path), env=session.env(), log=Log(io.StringIO()), metrics=Metrics())
         try:
-            test, worker, _ = _fresh_vu(self.path, session.env())
+            (worker,) = start_workers(test, range(1, 2))
         except ScriptError as exc:
             raise self.CollectError(stack_for_log(exc.text)) from None
         try:
@@ -117,7 +116,7 @@ class JSFile(pytest.File):
             worker.shutdown()
         for name in names:
             if name == "default" or name.startswith("test"):
-                yield JSItem.from_parent(self, name=self.path.name if name == "default" else name, function=name)
+                yield JSItem.from_parent(self, name=name, function=name)
 
 
 class JSItem(pytest.Item):
@@ -128,29 +127,25 @@ class JSItem(pytest.Item):
     def runtest(self) -> None:
         session: _Session = self.config.stash[_SESSION_KEY]
         timeout = session.timeout()
-        try:
-            test, worker, stream = _fresh_vu(self.path, session.env())
-        except ScriptError as exc:
-            raise JSTestFailure(stack_for_log(exc.text)) from None
-        deadline = time.monotonic() + timeout
-
-        def run(vu: Any) -> str | None:
-            try:
-                error, _ = vu.run(self.function, 0, deadline=lambda: deadline)
-                return error
-            except IterationAborted:
-                return f"timed out after {timeout:g} s (k6host_timeout)"
-
-        try:
-            error = worker.call(run)
-        finally:
-            worker.shutdown()
-            self.add_report_section("call", "console", stream.getvalue())
-        problems = [stack_for_log(error).rstrip()] if error else []
-        if test.failed:
+        # One VU, one iteration of this function: a scenario of its own,
+        # ranked above whatever the file's options say.
+        scenario = {
+            "executor": "per-vu-iterations", "vus": 1, "iterations": 1, "exec": self.function,
+            "maxDuration": f"{timeout}s", "gracefulStop": "0s",
+        }
+        result = execute(
+            str(self.path), cli={"no_summary": True}, env=session.env(), overrides={"scenarios": {"test": scenario}}
+        )
+        self.add_report_section("call", "console", result.output)
+        problems = [stack_for_log(error).rstrip() for error in result.errors]
+        if result.iterations_interrupted:
+            problems.append(f"timed out after {timeout:g} s (k6host_timeout)")
+        if result.exit_code == 110:
             problems.append("the test was marked as failed (test.fail())")
+        elif result.exit_code not in (0, 99) or (result.exit_code == 99 and not problems):
+            problems.append(_last_errors(result.output) or f"k6host exited with code {result.exit_code}")
         if self.config.getini("k6host_fail_on_check"):
-            failed = [c for c in test.groups.checks_by_name() if c["fails"]]
+            failed = [c for c in result.checks if c["fails"]]
             if failed:
                 problems.append("failed checks: " + ", ".join(f"{c['name']} ({c['fails']} failed)" for c in failed))
         if problems:

@@ -63,7 +63,7 @@ def run_js(tmp_path, echo):
         log = Log(stream)
         script_env = {"TCP_ECHO_HOST": echo.host, "TCP_ECHO_PORT": str(echo.port), **(env or {})}
         result = run_script(str(path), script_env, log, record_samples=True)
-        return ScriptRun(result.exit_code, result.metrics, stream.getvalue(), [m for _, m in log.lines], result.errors)
+        return ScriptRun(result.exit_code, result.metrics, stream.getvalue(), [m for _, m, _ in log.lines], result.errors)
 
     return run
 
