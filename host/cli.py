@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
     run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
 
+    repl = commands.add_parser("repl", help="an interactive prompt on one VU")
+    repl.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
+                      help="add a variable to __ENV (repeatable)")
+
     echo = commands.add_parser("echo", help="run the built-in TCP echo server in the foreground")
     echo.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
     echo.add_argument("--tls", action="store_true", help="serve TLS with a generated test certificate")
@@ -129,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "repl":
+            from .repl import main as repl_main
+
+            return repl_main({**os.environ, **parse_env(args.env)})
         if args.command == "echo":
             from .echo import serve
 

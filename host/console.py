@@ -31,12 +31,15 @@ def _quote(value: str) -> str:
 class Log:
     """Writes log lines to ``stream`` (stderr, as k6 does); thread-safe."""
 
-    def __init__(self, stream: TextIO | None = None, *, color: bool | None = None, verbose: bool = False):
+    def __init__(
+        self, stream: TextIO | None = None, *, color: bool | None = None, verbose: bool = False, plain: bool = False
+    ):
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", lambda: False)()
         self.terminal = isatty
         self.color = isatty if color is None else color
         self.verbose = verbose
+        self.plain = plain  # just the message (the REPL), warnings and errors marked
         self._start = time.monotonic()
         self._lock = threading.Lock()
         # (level, message, source) of every line, for the Python API and tests.
@@ -48,7 +51,9 @@ class Log:
         if level == "debug" and not self.verbose:
             return
         self.lines.append((level, message, fields.get("source", "")))
-        if self.terminal:
+        if self.plain:
+            text = message if level in ("info", "debug") else f"{level.upper()}: {message}"
+        elif self.terminal:
             text = self._terminal_line(level, message, fields)
         else:
             stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import encoding
-from .console import Log
+from .console import Log, stack_for_log
 from .engine import Engine, ScriptError
 from .groups import GroupTree
 from .loop import EventLoop
@@ -115,6 +115,7 @@ class VU:
         self.sample_tags: dict[str, str] = {}
         self._timers: dict[int, Any] = {}
         self._in_init = True
+        self._interactive = False
         self._settled: bool = False
         self._result: tuple[str | None, str | None] = (None, None)  # (error text, value JSON)
         self._fault: str | None = None
@@ -152,14 +153,7 @@ class VU:
 
         Raises ScriptError for syntax errors and exceptions in init code.
         """
-        source, filename = _runtime_source()
-        self.engine.eval(source, filename)
-        self.engine.eval(
-            "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;"
-            "__k6host.baseEnv = Object.assign({}, dukpy.env);",
-            env=self.test.env,
-            vu=self.id,
-        )
+        self.init_runtime()
         main = self.modules.main_id
         if self.modules.format_of(main) == "esm":
             self.engine.eval_module(
@@ -169,6 +163,32 @@ class VU:
             self.engine.eval(f"__k6host.main = __k6host.makeRequire('')({json.dumps(main)}); undefined")
         self._in_init = False
         return self.engine.eval("__k6host.exportedOptions()") or {}
+
+    def init_runtime(self) -> None:
+        """The globals and module system, before any script."""
+        source, filename = _runtime_source()
+        self.engine.eval(source, filename)
+        self.engine.eval(
+            "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;"
+            "__k6host.baseEnv = Object.assign({}, dukpy.env);",
+            env=self.test.env,
+            vu=self.id,
+        )
+
+    # -- the REPL -------------------------------------------------------------------
+    def begin_interactive(self) -> None:
+        """At a prompt, init-only things (open(), new metrics) stay allowed."""
+        self._interactive = True
+        self._in_init = False
+
+    def pump(self, wait: float) -> None:
+        """One turn of the event loop outside any iteration (the REPL's idle time)."""
+        self.loop.run_once(wait)
+        if self.loop.events:
+            self._dispatch()
+        if self._fault is not None:
+            self.test.log("error", stack_for_log(self._fault))
+            self._fault = None
 
     def exported_functions(self) -> list[str]:
         return self.engine.eval(
@@ -354,7 +374,7 @@ class VU:
         }
 
     def _open(self, base: str, path: str, mode: str | None) -> str:
-        if not self._in_init:
+        if not (self._in_init or self._interactive):
             raise ValueError("open() can be called only in the init context (outside the default function)")
         if not isinstance(path, str) or not path:
             raise ValueError("open() needs a file path")
@@ -390,7 +410,7 @@ class VU:
         self.retag()
 
     def _metric_define(self, name: str, kind: str, is_time: bool) -> None:
-        if not self._in_init:
+        if not (self._in_init or self._interactive):
             raise MetricError("metrics must be declared in the init context")
         self.test.metrics.define(name, kind, "time" if is_time else "default")
 
