@@ -20,6 +20,7 @@ import os
 import selectors
 import socket
 import ssl
+import threading
 import time
 from collections import deque
 from typing import Callable
@@ -31,6 +32,16 @@ from .metrics import Metrics
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 RECV_SIZE = 256 * 1024
+# One receive buffer per thread: recv(n) would allocate (and for large n,
+# mmap) n bytes on every call however little arrives.
+_buffers = threading.local()
+
+
+def _recv_buffer() -> memoryview:
+    buffer = getattr(_buffers, "view", None)
+    if buffer is None:
+        buffer = _buffers.view = memoryview(bytearray(RECV_SIZE))
+    return buffer
 
 
 def os_reason(exc: BaseException) -> str:
@@ -171,15 +182,17 @@ class Connection(EventEmitter):
     def _read(self) -> None:
         sock = self._sock
         assert sock is not None
+        buffer = _recv_buffer()
         while True:
             try:
-                chunk = sock.recv(RECV_SIZE)
+                n = sock.recv_into(buffer)
             except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError, InterruptedError):
                 return
             except (OSError, ssl.SSLError) as exc:
                 return self._broken("read", exc)
-            if not chunk:
+            if not n:
                 return self._finish()
+            chunk = bytes(buffer[:n])
             self._last_read = time.monotonic()
             self._metric("tcp_reads", 1)
             self._metric("data_received", len(chunk))
