@@ -3,6 +3,7 @@ certificates (``tlsAuth``) and name overrides (``hosts``)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
@@ -13,6 +14,10 @@ from typing import Any
 
 class OptionError(ValueError):
     """An option has a value k6 would refuse; the message names it."""
+
+
+class BlockedError(OSError):
+    """The options forbid connecting to this host or address."""
 
 
 def _string_list(value: Any, name: str) -> list[str]:
@@ -43,22 +48,46 @@ class NetConfig:
         if not isinstance(hosts, dict) or not all(isinstance(v, str) for v in hosts.values()):
             raise OptionError("option hosts must be an object of host name to address")
         self.hosts = {k.lower(): v for k, v in hosts.items()}
+        self.blocked_hostnames = [p.lower() for p in _string_list(options.get("blockHostnames") or [], "blockHostnames")]
+        try:
+            self.blocked_ips = [
+                ipaddress.ip_network(c, strict=False) for c in _string_list(options.get("blacklistIPs") or [], "blacklistIPs")
+            ]
+        except ValueError as exc:
+            raise OptionError(f"option blacklistIPs: {exc}") from None
         self._contexts: dict[int, ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
     def resolve(self, host: str, port: int) -> list[tuple[str, int]]:
-        """Addresses to try for ``host``, after the ``hosts`` option."""
-        target = self.hosts.get(host.lower(), host)
+        """Addresses to try for ``host``, after ``hosts``, ``blockHostnames`` and ``blacklistIPs``.
+
+        A refusal raises BlockedError with k6's wording.
+        """
+        name = host.lower()
+        for pattern in self.blocked_hostnames:
+            if name == pattern or (pattern.startswith("*") and name.endswith(pattern[1:])):
+                raise BlockedError(f"hostname ({host}) is in a blocked pattern ({pattern})")
+        target = self.hosts.get(name, host)
         if ":" in target and not target.startswith("[") and target.count(":") == 1:
             target, _, port_text = target.partition(":")
             port = int(port_text)
         infos = socket.getaddrinfo(target.strip("[]"), port, type=socket.SOCK_STREAM)
         seen: list[tuple[str, int]] = []
+        refused = None
         for info in infos:
             address = (info[4][0], info[4][1])
-            if address not in seen:
+            network = self._blocked(address[0])
+            if network is not None:
+                refused = refused or f"IP ({address[0]}) is in a blacklisted range ({network})"
+            elif address not in seen:
                 seen.append(address)
+        if not seen and refused:
+            raise BlockedError(refused)
         return seen
+
+    def _blocked(self, ip: str) -> ipaddress._BaseNetwork | None:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+        return next((n for n in self.blocked_ips if address.version == n.version and address in n), None)
 
     def tls_context(self, host: str) -> ssl.SSLContext:
         """The client context for ``host``: system roots, ALPN http/1.1."""

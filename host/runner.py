@@ -229,6 +229,8 @@ class TestRun:
         self.test.options = options.raw
         self.test.tags = dict(options.tags)
         self.test.net = NetConfig(options.raw)
+        if self.test.net.insecure:
+            self.log("warning", "insecureSkipTLSVerify is on: TLS certificates are not verified in this run")
         first.call(self._adopt_options)
         if options.no_thresholds:
             for warning in declare_submetrics(options.thresholds, self.test.metrics):

@@ -29,6 +29,7 @@ from pyee import EventEmitter
 
 from .loop import EventLoop, Timer
 from .metrics import Metrics
+from .netconfig import BlockedError
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 RECV_SIZE = 256 * 1024
@@ -96,6 +97,8 @@ class Connection(EventEmitter):
         started = time.perf_counter()
         try:
             self._addresses = self._resolve(host, port)
+        except BlockedError as exc:
+            return self._fail(str(exc))
         except (OSError, UnicodeError, ValueError) as exc:
             return self._fail(f"lookup {host}: {os_reason(exc)}")
         self._metric("tcp_socket_resolving", (time.perf_counter() - started) * 1000)
