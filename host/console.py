@@ -80,8 +80,12 @@ class Log:
         return line
 
 
+def clean_stack(text: str) -> str:
+    """A JavaScript error text without the host's own frames."""
+    own = str(jsmodules_dir())
+    return "\n".join(line for line in text.split("\n") if not _HOST_FRAME.search(line) and own not in line)
+
+
 def stack_for_log(text: str) -> str:
     """A JavaScript error as k6 logs it: tab-indented frames, none of the host's."""
-    own = str(jsmodules_dir())
-    lines = [line for line in text.split("\n") if not _HOST_FRAME.search(line) and own not in line]
-    return re.sub(r"(?m)^    at ", "\tat ", "\n".join(lines)) + "\n"
+    return re.sub(r"(?m)^    at ", "\tat ", clean_stack(text)) + "\n"

@@ -6,11 +6,13 @@ import base64
 import binascii
 import re
 
+from .engine import HostError
+
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
-class EncodingError(ValueError):
+class EncodingError(HostError, ValueError):
     """The string does not decode with the encoding the script named."""
 
 
@@ -60,17 +62,32 @@ _B64_VARIANTS = {"std": (False, True), "rawstd": (False, False), "url": (True, T
 
 
 def b64encode(text: str, binary: bool, variant: str) -> str:
-    """``binary``: ``text`` holds one byte per char; else it is encoded as UTF-8."""
-    url, padded = _B64_VARIANTS[variant]
+    """``binary``: ``text`` holds one byte per char; else it is encoded as UTF-8.
+
+    An unknown variant means std, as in k6.
+    """
+    url, padded = _B64_VARIANTS.get(variant, _B64_VARIANTS["std"])
     data = text.encode("latin-1") if binary else to_bytes(text, "utf8")
     out = base64.urlsafe_b64encode(data) if url else base64.b64encode(data)
     return (out if padded else out.rstrip(b"=")).decode("ascii")
 
 
 def b64decode(text: str, variant: str) -> str:
-    """Decoded bytes as a latin-1 string (one char per byte), for JavaScript."""
-    url, _ = _B64_VARIANTS[variant]
-    data = _b64(text, _BASE64URL if url else _BASE64, b"-_" if url else None, f"base64 ({variant})")
+    """Decoded bytes as a latin-1 string (one char per byte), for JavaScript.
+
+    As strict as Go's decoders, which k6 uses: padding exactly where the
+    variant wants it, and errors that give the offending byte's offset.
+    """
+    url, padded = _B64_VARIANTS.get(variant, _B64_VARIANTS["std"])
+    alphabet = _BASE64URL if url else _BASE64
+    body = text.rstrip("=")
+    for index, char in enumerate(body):
+        if not alphabet.fullmatch(char):
+            raise EncodingError(f"illegal base64 data at input byte {index}")
+    padding = len(text) - len(body)
+    if (padded and (len(text) % 4 or padding > 2)) or (not padded and padding) or len(body) % 4 == 1:
+        raise EncodingError(f"illegal base64 data at input byte {len(body) if padding or not padded else len(text)}")
+    data = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_" if url else None)
     return data.decode("latin-1")
 
 

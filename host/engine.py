@@ -8,11 +8,13 @@ host batches its entries (see DESIGN.md).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 from typing import Any, Callable, Protocol
 
 import dukpy
+from dukpy import _dukpy
 from dukpy.evaljs import JSInterpreter
 
 try:  # the error class lives in the C extension
@@ -39,6 +41,20 @@ class ScriptError(Exception):
     @property
     def is_syntax_error(self) -> bool:
         return self.headline.startswith("SyntaxError")
+
+
+class HostError(Exception):
+    """An error a host function raises for the script to see as a JavaScript
+    exception: ``js_name`` is its name there (k6 calls errors from its Go
+    side GoError), the message is the script author's to read."""
+
+    js_name = "GoError"
+
+
+# The key of the marker a host function returns instead of raising; runtime.js
+# turns it into a thrown JavaScript error (a Python exception would reach
+# JavaScript as an InternalError that names the Python function).
+ERROR_KEY = "\u0000k6host_error"
 
 
 class ModuleSource(Protocol):
@@ -90,18 +106,56 @@ class _Interpreter(JSInterpreter):
 _WRAPPER_PREFIX = "(function (exports, require, module, __filename, __dirname, open) {"
 
 
+# QuickJS asks its interrupt handler, every few thousand operations, whether to
+# abort the running code. dukpy's handler only looks at signals, which Python
+# handles on the main thread alone, so a VU thread in a busy loop could never
+# be stopped, and held the GIL meanwhile. The host installs its own handler
+# (QuickJS exports JS_SetInterruptHandler; dukpy's capsule holds the runtime
+# pointer first): it runs a little Python, which lets the GIL pass to other
+# threads, and aborts the code when the VU must stop.
+_INTERRUPT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+_quickjs = ctypes.CDLL(_dukpy.__file__)
+_quickjs.JS_SetInterruptHandler.argtypes = [ctypes.c_void_p, _INTERRUPT, ctypes.c_void_p]
+_quickjs.JS_SetInterruptHandler.restype = None
+_capsule_name = ctypes.pythonapi.PyCapsule_GetName
+_capsule_name.argtypes, _capsule_name.restype = [ctypes.py_object], ctypes.c_char_p
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.argtypes, _capsule_pointer.restype = [ctypes.py_object, ctypes.c_char_p], ctypes.c_void_p
+
+
+def _runtime_of(interp: JSInterpreter) -> int:
+    capsule = interp._ctx
+    context = _capsule_pointer(capsule, _capsule_name(capsule))
+    return ctypes.cast(context, ctypes.POINTER(ctypes.c_void_p))[0]
+
+
 class Engine:
     """One JavaScript interpreter with host functions and module hooks."""
 
     def __init__(self, modules: ModuleSource):
         self._interp = _Interpreter(modules)
+        self._interrupt: Any = None
+
+    def on_interrupt_check(self, should_stop: Callable[[], bool]) -> None:
+        """Abort running JavaScript (uncatchably) once ``should_stop()`` is true."""
+        handler = _INTERRUPT(lambda _runtime, _opaque: 1 if should_stop() else 0)
+        self._interrupt = handler  # QuickJS keeps only the pointer: keep it alive
+        _quickjs.JS_SetInterruptHandler(_runtime_of(self._interp), handler, None)
 
     def export(self, name: str, func: Callable[..., Any]) -> None:
         """Make ``func`` callable from JavaScript as ``call_python(name, ...)``.
 
-        Arguments and results cross as JSON.
+        Arguments and results cross as JSON; a HostError it raises is thrown
+        in JavaScript with the error's own name and message.
         """
-        self._interp.export_function(name, func)
+
+        def call(*args: Any) -> Any:
+            try:
+                return func(*args)
+            except HostError as exc:
+                return {ERROR_KEY: [exc.js_name, str(exc)]}
+
+        self._interp.export_function(name, call)
 
     def eval(self, code: str, filename: str = "<k6host>", **values: Any) -> Any:
         """Run ``code`` as a global script; ``values`` appear on ``dukpy``."""

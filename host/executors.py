@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .console import stack_for_log
+from .console import clean_stack, stack_for_log
 from .progress import DONE, INTERRUPTED, RUNNING, STOPPING, WAITING, Bar, fixed_duration, go_duration
 from .engine import ScriptError
 from .vu import VU, IterationAborted, IterationContext, TestState
@@ -95,6 +95,7 @@ class Executor:
         self.test = test
         self.pool = pool
         self.started_at = 0.0  # monotonic
+        self.start_ms = 0  # unix ms, what exec.scenario.startTime says
         self.iterations_started = 0
         self.iterations_completed = 0
         self.iterations_interrupted = 0
@@ -168,7 +169,7 @@ class Executor:
         return IterationContext(
             scenario=self.scenario.name,
             executor=self.kind,
-            scenario_start=time.time() * 1000.0,
+            scenario_start=self.start_ms,
             tags=dict(self.scenario.tags),
             env=dict(self.scenario.env),
             progress=self.progress,
@@ -208,8 +209,8 @@ class Executor:
         with self._lock:
             self.iterations_completed += 1
         self.test.count("iterations_completed")
-        if error is not None:
-            self.test.errors.append(error)
+        if error is not None and not error.startswith("AbortTest"):  # test.abort() said it already
+            self.test.errors.append(clean_stack(error))
             self.test.log(
                 "error", stack_for_log(error), executor=self.kind, scenario=self.scenario.name, source="stacktrace"
             )
@@ -264,6 +265,7 @@ class _Looping(Executor):
 
     def run(self) -> None:
         self.started_at = time.monotonic()
+        self.start_ms = int(time.time() * 1000)
         end = self._end()
         slots = self._take(int(self.scenario.vus))
         self.active = slots
@@ -382,6 +384,7 @@ class RampingVUs(Executor):
     def run(self) -> None:
         s = self.scenario
         self.started_at = time.monotonic()
+        self.start_ms = int(time.time() * 1000)
         steps = s.vu_steps()  # k6's own plan: how many VUs from each offset on
         total = self._length()
         slots = self._take(self.max_vus())
@@ -459,6 +462,7 @@ class _ArrivalRate(Executor):
     def run(self) -> None:
         s = self.scenario
         self.started_at = time.monotonic()
+        self.start_ms = int(time.time() * 1000)
         self.dropped = 0
         idle: deque[_Slot] = deque(self._take(int(s.pre_allocated_vus)))
         owned = list(idle)

@@ -17,6 +17,8 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
+from .engine import HostError
+
 COUNTER, GAUGE, RATE, TREND = "counter", "gauge", "rate", "trend"
 TYPES = (COUNTER, GAUGE, RATE, TREND)
 DEFAULT, TIME, DATA = "default", "time", "data"
@@ -48,7 +50,7 @@ METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{1,128}$")
 DEFAULT_TREND_STATS = ["avg", "min", "med", "max", "p(90)", "p(95)"]
 
 
-class MetricError(ValueError):
+class MetricError(HostError, ValueError):
     """A metric name, type or submetric selector k6 would refuse."""
 
 
@@ -213,22 +215,28 @@ class Metrics:
         self.ended: float | None = None
         for name, (kind, contains) in BUILTIN.items():
             self.define(name, kind, contains)
+        # k6 always reports the byte counters, at 0 B when nothing was sent.
+        for name in ("data_sent", "data_received"):
+            self._metrics[name].observed = True
 
     # -- definitions --------------------------------------------------------------
     def define(self, name: str, kind: str, contains: str = DEFAULT) -> Metric:
         """Declare a metric; declaring it again with the same type is a no-op."""
         if not METRIC_NAME.match(name):
             raise MetricError(
-                f"invalid metric name {name!r}: use letters, digits and underscores, starting with a letter or underscore"
+                f"Invalid metric name: '{name}'. Metric names must only include up to 128 ASCII letters, "
+                "numbers, or underscores and start with a letter or an underscore."
             )
         if kind not in TYPES:
             raise MetricError(f"invalid metric type {kind!r}")
         with self._lock:
             existing = self._metrics.get(name)
             if existing is not None:
-                if existing.type != kind or existing.contains != contains:
+                if existing.type != kind:
+                    raise MetricError(f"metric '{name}' already exists but with type {existing.type}, instead of {kind}")
+                if existing.contains != contains:
                     raise MetricError(
-                        f"metric {name!r} already exists as a {existing.type} ({existing.contains}), not a {kind} ({contains})"
+                        f"metric '{name}' already exists but with a value type {existing.contains}, instead of {contains}"
                     )
                 return existing
             metric = Metric(name, kind, contains, SINKS[kind]())

@@ -108,17 +108,21 @@ class _Interrupts:
     def __init__(self, test: TestState, enabled: bool):
         self.test = test
         self.received = 0
+        self.signal_name = ""
         self._previous: dict[int, Any] = {}
         if enabled and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        # Go's names for the signals, in k6's own words (scripts and log
+        # readers written for k6 see the same lines).
+        name = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}.get(signum, str(signum))
         self.received += 1
         if self.received > 1:
-            self.test.log("error", "Aborting the test run in response to a second signal")
+            self.test.log("error", "Aborting k6 in response to signal", sig=name)
             os._exit(EXTERNAL_ABORT)
-        self.test.log("warning", f"Stopping the test run in response to signal {signal.Signals(signum).name}...")
+        self.signal_name = name
         self.test.stop.set()
 
     def restore(self) -> None:
@@ -155,8 +159,10 @@ class TestRun:
                 worker.shutdown(1.0)
             for output in self.test.metrics.outputs:
                 output.close()
-        if interrupts.received and self.result.exit_code in (OK, THRESHOLDS_FAILED, MARKED_AS_FAILED):
-            self.result.exit_code = EXTERNAL_ABORT
+        if interrupts.received:
+            self.log("error", f"test run was aborted because k6 received a '{interrupts.signal_name}' signal")
+            if self.result.exit_code in (OK, THRESHOLDS_FAILED, MARKED_AS_FAILED):
+                self.result.exit_code = EXTERNAL_ABORT
         return self.result
 
     def _run(self) -> int:
@@ -190,11 +196,11 @@ class TestRun:
         if not self.config.cli.get("quiet"):
             self.stdout.write(self._banner())
             self.stdout.flush()
+        # As in k6: a setup() that failed means no scenarios and no teardown().
         code = self._setup()
         if code == OK:
             self._scenarios()
-        teardown_code = self._teardown()
-        code = code or teardown_code
+            code = self._teardown()
         self.test.metrics.ended = time.time()
         crossed = self._final_thresholds()
         self._summary()
@@ -260,6 +266,7 @@ class TestRun:
 
         def job(vu: Any) -> tuple[str | None, str | None, bool]:
             vu.set_setup_data(arg_json)
+            vu.enter_lifecycle(name if name in ("setup", "teardown") else "")
             try:
                 error, value = vu.run(name, 0, deadline=lambda: deadline, want_value=True, stop=done)
                 return error, value, False
@@ -279,8 +286,7 @@ class TestRun:
                      hint="You can increase the time limit via the setupTimeout option")
             return SETUP_TIMEOUT
         if error is not None:
-            self.log("error", stack_for_log(error), hint="script exception")
-            return SCRIPT_EXCEPTION
+            return self._lifecycle_error(error)
         self.setup_json = value
         self._distribute(value)
         return OK
@@ -299,9 +305,14 @@ class TestRun:
                      hint="You can increase the time limit via the teardownTimeout option")
             return TEARDOWN_TIMEOUT
         if error is not None:
-            self.log("error", stack_for_log(error), hint="script exception")
-            return SCRIPT_EXCEPTION
+            return self._lifecycle_error(error)
         return OK
+
+    def _lifecycle_error(self, error: str) -> int:
+        if error.startswith("AbortTest"):  # test.abort() logged it already
+            return SCRIPT_ABORTED
+        self.log("error", stack_for_log(error), hint="script exception")
+        return SCRIPT_EXCEPTION
 
     # -- scenarios ----------------------------------------------------------------------------
     def _scenarios(self) -> None:
@@ -403,7 +414,7 @@ class TestRun:
             return False
         evaluate(self.thresholds, self.test.metrics, self.test.metrics.duration, final=True)
         crossed = [t for t in self.thresholds if not t.ok]
-        if crossed:
+        if crossed and not self._aborted_by_threshold:  # the abort said so already
             self.log("error", crossed_message(crossed))
         return bool(crossed)
 

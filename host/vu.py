@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from . import encoding
 from .console import Log, stack_for_log
-from .engine import Engine, ScriptError
+from .engine import Engine, HostError, ScriptError
 from .groups import GroupTree
 from .loop import EventLoop
 from .metrics import Metrics, MetricError
@@ -70,6 +70,7 @@ class IterationContext:
     tags: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     progress: Any = None  # () -> float, the scenario's progress 0..1
+    lifecycle: str = ""  # "setup" or "teardown" outside scenarios
 
 
 class IterationAborted(Exception):
@@ -105,6 +106,7 @@ class VU:
         self.modules = ModuleMap(test.script)
         self.engine = Engine(self.modules)
         self.modules.attach(self.engine)
+        self.engine.on_interrupt_check(self._should_stop)
         self.metrics = VUMetrics(self)
         self.tcp = TcpBinding(self.engine, self.loop, self.metrics, test.net)
         self.context = IterationContext()
@@ -239,7 +241,9 @@ class VU:
             self.loop.run_once(self._wait_limit())
             if self.loop.events:
                 self._dispatch()
-        if self._interrupted:
+        # A stop also aborts running JavaScript (see Engine.on_interrupt_check),
+        # which surfaces as an error: it is an interruption all the same.
+        if self._interrupted or (self._fault is not None and self._should_stop()):
             self._abandon()
             raise IterationAborted()
         if self._fault is not None:
@@ -266,6 +270,7 @@ class VU:
             "iterationInScenario": c.iteration_in_scenario,
             "iterationInTest": c.iteration_in_test,
             "iterationInInstance": self.iteration_in_instance,
+            "iter": self.iteration_in_instance,
         }
 
     def _dispatch(self) -> None:
@@ -300,15 +305,20 @@ class VU:
         self.context = context
         self.retag()
 
+    def enter_lifecycle(self, name: str) -> None:
+        """setup() and teardown() run outside any scenario, in a group of their name."""
+        self.context = IterationContext(scenario="", executor="", lifecycle=name)
+        self.retag()
+
     def retag(self) -> None:
-        group = "::" + "::".join(name for name, _ in self._groups) if self._groups else ""
-        self.sample_tags = {
-            **self.test.tags,
-            **self.context.tags,
-            **self.tags,
-            "scenario": self.context.scenario,
-            "group": group,
-        }
+        names = ([self.context.lifecycle] if self.context.lifecycle else []) + [name for name, _ in self._groups]
+        tags = {**self.test.tags, **self.context.tags}
+        if self.context.scenario:
+            tags["scenario"] = self.context.scenario
+        # exec.vu.tags may even replace the scenario tag, as in k6; not the group.
+        tags.update(self.tags)
+        tags["group"] = "::" + "::".join(names) if names else ""
+        self.sample_tags = tags
 
     @property
     def group_path(self) -> str:
@@ -395,8 +405,6 @@ class VU:
         self.metrics.add("checks", 1.0 if ok else 0.0, {**tags, "check": name})
 
     def _group_enter(self, name: str) -> None:
-        if "::" in name:
-            raise ValueError(f"group name {name!r} must not contain '::'")
         self._groups.append((name, time.perf_counter()))
         self.retag()
         self.test.groups.group(self.group_path)
@@ -414,23 +422,25 @@ class VU:
             raise MetricError("metrics must be declared in the init context")
         self.test.metrics.define(name, kind, "time" if is_time else "default")
 
-    def _metric_add(self, name: str, value: float, tags: dict[str, str]) -> None:
+    def _metric_add(self, name: str, value: float | str, tags: dict[str, str]) -> None:
         if self._in_init:
-            raise MetricError(f"cannot add samples to {name!r} in the init context")
-        self.metrics.add(name, value, tags)
+            raise MetricError("Adding to metrics in the init context is not supported")
+        self.metrics.add(name, float(value), tags)
 
     def _shared_length(self, name: str) -> int | None:
+        if not (self._in_init or self._interactive):
+            raise HostError("new SharedArray must be called in the init context")
         return self.test.shared.length(name)
 
     def _shared_store(self, name: str, data_json: str) -> int:
-        if not self._in_init:
-            raise ValueError("SharedArray can be created only in the init context")
         return self.test.shared.store(name, data_json)
 
     def _test_fail(self, reason: str) -> None:
         self.test.failed = True
         self.test.log("error", f"test marked as failed: {reason}")
 
-    def _test_abort(self, reason: str) -> None:
+    def _test_abort(self, reason: str, where: str) -> None:
+        if self.test.abort_reason is None:
+            self.test.log("error", f"test aborted: {reason} {where}".rstrip())
         self.test.abort_reason = reason
         self.test.stop.set()

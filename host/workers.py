@@ -37,7 +37,8 @@ class VUWorker:
             vu = VU(self.test, self.id)
             self.options = vu.init()
             self.vu = vu
-            self.test.count("vus_initialized")
+            if self.id > 0:  # VU 0 runs setup/teardown and is not one of the test's VUs
+                self.test.count("vus_initialized")
         except ScriptError as exc:
             self.init_error = exc
         finally:

@@ -1,21 +1,28 @@
 // k6: checks, groups, sleep and fail. Samples are recorded in Python.
-const py = globalThis.call_python
+const py = globalThis.__k6host.call
 const host = globalThis.__k6host
+
+// k6 reports mistakes found by its Go side as GoError.
+function goError(message) {
+  const e = new Error(message)
+  e.name = "GoError"
+  return e
+}
+
+function checkName(name) {
+  if (String(name).includes("::")) throw goError("group and check names may not contain '::'")
+}
 
 function check(value, checks, tags) {
   if (checks === null || typeof checks !== "object") {
     throw new TypeError("check() expects an object of named checks as its second argument")
   }
-  const extra = tags === undefined || tags === null ? {} : tags
+  const extra = host.tagsOf(tags)
   let all = true
   for (const name of Object.keys(checks)) {
+    checkName(name)
     const c = checks[name]
-    let ok
-    if (typeof c === "function") {
-      ok = !!c(value)
-    } else {
-      ok = !!c
-    }
+    const ok = typeof c === "function" ? !!c(value) : !!c
     py("check", name, ok, extra)
     if (!ok) all = false
   }
@@ -24,25 +31,27 @@ function check(value, checks, tags) {
 
 function group(name, fn) {
   if (typeof fn !== "function") throw new TypeError("group() expects a function as its second argument")
-  if (typeof name !== "string" || name === "") throw new TypeError("group() expects a non-empty name")
-  py("group.enter", name)
-  let r
+  if (fn.constructor && fn.constructor.name === "AsyncFunction") {
+    throw goError(
+      "group() does not support async functions as arguments, please see https://grafana.com/docs/k6/latest/javascript-api/k6/group/ for more info"
+    )
+  }
+  checkName(name)
+  py("group.enter", String(name))
   try {
-    r = fn()
+    return fn()
   } finally {
     py("group.leave")
   }
-  return r
 }
 
 function sleep(seconds) {
   const s = Number(seconds)
-  if (Number.isNaN(s)) throw new TypeError("sleep() expects a number of seconds, got " + host.format(seconds))
   if (s > 0) py("vu.sleep", s)
 }
 
 function fail(message) {
-  throw new Error(message === undefined ? "fail()" : String(message))
+  throw goError(message === undefined ? "" : String(message))
 }
 
 // A seeded generator (mulberry32) replaces Math.random, as k6's randomSeed does.

@@ -3,7 +3,22 @@
 // crosses to Python only through call_python and one batched dispatch entry.
 ;(function (g) {
   "use strict"
-  const py = g.call_python
+  // Host functions report the script's mistakes with a marker rather than
+  // an exception (see HostError in engine.py); throw it as a JavaScript error.
+  const rawCall = g.call_python
+  const ERROR_KEY = "\u0000k6host_error"
+  const callPython = function (name, ...args) {
+    const r = rawCall(name, ...args)
+    if (r !== null && typeof r === "object" && r[ERROR_KEY]) {
+      const [errorName, message] = r[ERROR_KEY]
+      const Kind = { TypeError, RangeError, SyntaxError }[errorName] || Error
+      const e = new Kind(message)
+      if (e.name !== errorName) e.name = errorName
+      throw e
+    }
+    return r
+  }
+  const py = callPython
   const cjsCache = Object.create(null)
 
   const host = {
@@ -15,6 +30,8 @@
     handlers: Object.create(null),
   }
   Object.defineProperty(g, "__k6host", { value: host })
+  // What the built-in modules call Python with.
+  host.call = callPython
 
   // ---- Promise ------------------------------------------------------------------
   // QuickJS-NG 0.11 (inside dukpy 0.6) has CVE-2023-48184: its cycle collector
@@ -66,6 +83,24 @@
   // function had thrown.
   host.fault = function (e) {
     py("vu.fault", host.errorText(e))
+  }
+
+  // ---- tags -----------------------------------------------------------------
+  // Tags as k6 takes them: an object of strings, numbers or booleans; anything
+  // else as the tags argument is ignored, an object value is refused.
+  host.tagsOf = function (tags) {
+    const out = {}
+    if (tags === null || typeof tags !== "object") return out
+    for (const k of Object.keys(tags)) {
+      const v = tags[k]
+      if (v === null || v === undefined) continue
+      if (!["string", "number", "boolean"].includes(typeof v)) {
+        const e = new TypeError("cannot add tags: only String, Boolean and Number types are accepted, got " + typeof v + " for tag " + JSON.stringify(k))
+        throw e
+      }
+      out[k] = String(v)
+    }
+    return out
   }
 
   // ---- console --------------------------------------------------------------
@@ -204,7 +239,8 @@
   // Returns true when it finished synchronously without error and no value
   // is wanted, so the common sync iteration costs no further crossing.
   host.iterate = function (fn, iter, arg, wantValue, ctx) {
-    g.__ITER = iter
+    // __ITER counts a VU's iterations across scenarios, as in k6.
+    g.__ITER = ctx.iter
     host.ctx = ctx
     // What the last iteration left pending can no longer settle: let it go.
     pendingPromises.clear()

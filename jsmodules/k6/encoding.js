@@ -1,13 +1,5 @@
-// k6/encoding: base64 in the four variants k6 names.
-const py = globalThis.call_python
-
-const VARIANTS = ["std", "rawstd", "url", "rawurl"]
-
-function checkVariant(v) {
-  const variant = v === undefined ? "std" : v
-  if (!VARIANTS.includes(variant)) throw new TypeError(`unknown base64 encoding ${JSON.stringify(variant)}; use one of ${VARIANTS.join(", ")}`)
-  return variant
-}
+// k6/encoding: base64 in the four variants k6 names (others mean std).
+const py = globalThis.__k6host.call
 
 function toLatin1(input) {
   if (typeof input === "string") return { text: input, binary: false }
@@ -22,12 +14,12 @@ function toLatin1(input) {
 
 function b64encode(input, encoding) {
   const { text, binary } = toLatin1(input)
-  return py("encoding.b64encode", text, binary, checkVariant(encoding))
+  return py("encoding.b64encode", text, binary, String(encoding || "std"))
 }
 
 function b64decode(input, encoding, format) {
   if (typeof input !== "string") throw new TypeError("b64decode expects a string")
-  const latin1 = py("encoding.b64decode", input, checkVariant(encoding))
+  const latin1 = py("encoding.b64decode", input, String(encoding || "std"))
   if (format === "s") return py("encoding.utf8", latin1)
   const bytes = new Uint8Array(latin1.length)
   for (let i = 0; i < latin1.length; i++) bytes[i] = latin1.charCodeAt(i)

@@ -1,11 +1,27 @@
 // k6/execution: what a script may know about its run, and test.fail/abort.
 // Per-iteration facts come with each iteration (__k6host.ctx); the live
 // counters are read from Python when asked for.
-const py = globalThis.call_python
+const py = globalThis.__k6host.call
 const host = globalThis.__k6host
 
+function goError(message) {
+  const e = new Error(message)
+  e.name = "GoError"
+  return e
+}
+
 const state = () => py("exec.state")
-const ctx = () => host.ctx || {}
+// Set for each iteration (and for setup/teardown, with no scenario); unset in
+// init code, where k6 refuses most of this module.
+function ctx(what) {
+  if (!host.ctx) throw goError(`getting ${what} in the init context is not supported`)
+  return host.ctx
+}
+function scenarioCtx() {
+  const c = host.ctx
+  if (!c || !c.scenario) throw goError("getting scenario information outside of the VU context is not supported")
+  return c
+}
 
 class AbortTest extends Error {
   constructor(reason) {
@@ -19,6 +35,7 @@ const tags = new Proxy(
   {},
   {
     get(_, key) {
+      ctx("VU information")
       return typeof key === "string" ? state().tags[key] : undefined
     },
     set(_, key, value) {
@@ -45,30 +62,32 @@ const tags = new Proxy(
   }
 )
 
+const VU = "VU information"
 exports.vu = {
-  get idInInstance() { return globalThis.__VU },
-  get idInTest() { return globalThis.__VU },
-  get iterationInInstance() { return ctx().iterationInInstance },
-  get iterationInScenario() { return ctx().iterationInScenario },
-  tags,
-  metrics: { tags, metadata: {} },
+  get idInInstance() { ctx(VU); return globalThis.__VU },
+  get idInTest() { ctx(VU); return globalThis.__VU },
+  get iterationInInstance() { return ctx(VU).iterationInInstance },
+  get iterationInScenario() { return ctx(VU).iterationInScenario },
+  get tags() { ctx(VU); return tags },
+  get metrics() { ctx(VU); return { tags, metadata: {} } },
 }
 
 exports.scenario = {
-  get name() { return ctx().scenario },
-  get executor() { return ctx().executor },
-  get startTime() { return ctx().startTime },
-  get progress() { return state().progress },
-  get iterationInInstance() { return ctx().iterationInTest },
-  get iterationInTest() { return ctx().iterationInTest },
+  get name() { return scenarioCtx().scenario },
+  get executor() { return scenarioCtx().executor },
+  get startTime() { return scenarioCtx().startTime },
+  get progress() { scenarioCtx(); return state().progress },
+  get iterationInInstance() { return scenarioCtx().iterationInTest },
+  get iterationInTest() { return scenarioCtx().iterationInTest },
 }
 
+const INSTANCE = "instance information"
 exports.instance = {
-  get iterationsCompleted() { return state().iterationsCompleted },
-  get iterationsInterrupted() { return state().iterationsInterrupted },
-  get vusActive() { return state().vusActive },
-  get vusInitialized() { return state().vusInitialized },
-  get currentTestRunDuration() { return state().currentTestRunDuration },
+  get iterationsCompleted() { ctx(INSTANCE); return state().iterationsCompleted },
+  get iterationsInterrupted() { ctx(INSTANCE); return state().iterationsInterrupted },
+  get vusActive() { ctx(INSTANCE); return state().vusActive },
+  get vusInitialized() { ctx(INSTANCE); return state().vusInitialized },
+  get currentTestRunDuration() { ctx(INSTANCE); return state().currentTestRunDuration },
 }
 
 exports.test = {
@@ -76,11 +95,14 @@ exports.test = {
     py("test.fail", reason === undefined ? "" : String(reason))
   },
   abort(reason) {
-    const text = reason === undefined ? "test aborted" : String(reason)
-    py("test.abort", text)
+    const text = reason === undefined ? "" : String(reason)
+    // k6 says where the test was aborted: the caller's frame.
+    const frames = (new Error().stack || "").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("at "))
+    py("test.abort", text, frames[1] || "")
     throw new AbortTest(text)
   },
   get options() {
+    ctx("test options")
     return Object.freeze(py("exec.options"))
   },
 }

@@ -1,30 +1,44 @@
 // k6/metrics: custom metrics. Declared in init code; samples are recorded in
 // Python with the VU's tags under the ones given here.
-const py = globalThis.call_python
+const py = globalThis.__k6host.call
 const host = globalThis.__k6host
 
-function metricClass(kind) {
-  return class {
-    constructor(name, isTime) {
-      if (typeof name !== "string") throw new TypeError(`${kind} metric name must be a string`)
-      py("metric.define", name, kind, !!isTime)
-      this.name = name
-    }
-    add(value, tags) {
-      const n = typeof value === "boolean" ? (value ? 1 : 0) : Number(value)
-      if (Number.isNaN(n)) throw new TypeError(`${this.name}.add(): ${host.format(value)} is not a number`)
-      const t = {}
-      if (tags !== undefined && tags !== null) {
-        if (typeof tags !== "object") throw new TypeError(`${this.name}.add(): tags must be an object`)
-        for (const k of Object.keys(tags)) t[k] = String(tags[k])
-      }
-      py("metric.add", this.name, n, t)
-      return true
-    }
+function metricClass(kind, className) {
+  // A plain function, so that k6's `Counter("x")` without `new` works too.
+  function Metric(name, isTime) {
+    if (!(this instanceof Metric)) return new Metric(name, isTime)
+    py("metric.define", String(name), kind, !!isTime)
+    this.name = String(name)
   }
+  Object.defineProperty(Metric, "name", { value: className })
+  Metric.prototype.add = function (value, tags) {
+    let n = value
+    if (typeof n === "boolean") n = n ? 1 : 0
+    if (typeof n === "string" && n.trim() !== "") n = Number(n)
+    if (typeof n !== "number" || Number.isNaN(n)) {
+      // k6 records nothing, says why, and goes on.
+      console.warn(`'${host.format(value)}' is an invalid value for metric '${this.name}', a number or a boolean value is expected`)
+      return false
+    }
+    // JSON has no Infinity: send non-finite numbers as text.
+    if (tags !== null && typeof tags === "object") {
+      for (const k of Object.keys(tags)) {
+        const v = tags[k]
+        if (v !== null && v !== undefined && !["string", "number", "boolean"].includes(typeof v)) {
+          const e = new Error(`cannot add tags for the '${this.name}' custom metric: invalid value for metric tag '${k}': ` +
+            "only String, Boolean and Number types are accepted as a metric tag values")
+          e.name = "GoError"
+          throw e
+        }
+      }
+    }
+    py("metric.add", this.name, Number.isFinite(n) ? n : String(n), host.tagsOf(tags))
+    return true
+  }
+  return Metric
 }
 
-exports.Counter = metricClass("counter")
-exports.Gauge = metricClass("gauge")
-exports.Rate = metricClass("rate")
-exports.Trend = metricClass("trend")
+exports.Counter = metricClass("counter", "Counter")
+exports.Gauge = metricClass("gauge", "Gauge")
+exports.Rate = metricClass("rate", "Rate")
+exports.Trend = metricClass("trend", "Trend")

@@ -3,7 +3,7 @@
 // through batched events: c connect, f connect failed, d data, e error,
 // x closed, t timeout, w write finished.
 const host = globalThis.__k6host
-const py = globalThis.call_python
+const py = globalThis.__k6host.call
 
 const EVENTS = ["connect", "data", "close", "error", "timeout"]
 const ENCODINGS = ["utf8", "utf-8", "ascii", "base64", "base64url", "hex"]
