@@ -32,8 +32,10 @@ TIMEOUT = 300
 class Contender:
     name: str
     command: list[str]
-    # From the RESULT record to the figure the table shows.
+    # From what a run gave (its RESULT record, and "wall_s" and "maxrss_kb"
+    # measured here) to the figure the table shows.
     figure: Callable[[dict], float]
+    needs_result: bool = True
 
 
 @dataclass
@@ -46,16 +48,36 @@ class Workload:
     env: dict[str, str]
 
 
-def k6host(script: str) -> list[str]:
-    return [sys.executable, "-m", "k6host", "run", str(HERE / script)]
+def k6host(script: str, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "k6host", "run", "-q", *flags, str(HERE / script)]
 
 
-def per_second(key: str) -> Callable[[dict], float]:
-    return lambda r: r[key] / r["seconds"]
+def k6(script: str) -> list[str]:
+    return [_k6_binary(), "run", "-q", "--no-summary", str(HERE / script)]
+
+
+def _k6_binary() -> str:
+    beside = Path(sys.executable).with_name("k6")
+    return str(beside) if beside.exists() else "k6"
+
+
+def wall(record: dict) -> float:
+    return record["wall_s"]
+
+
+def rss_per_vu(vus: int) -> Callable[[dict], float]:
+    return lambda r: r["maxrss_kb"] / 1024 / vus
+
+
+def per_second(key: str, scale: float = 1.0) -> Callable[[dict], float]:
+    return lambda r: r[key] / r["seconds"] / scale
 
 
 def workloads() -> list[Workload]:
     trips = per_second("round_trips")
+    iterations = per_second("iterations")
+    mbps = per_second("bytes", 1e6)
+    vus = 1000
     return [
         Workload(
             "w1", "W1 ping-pong, 4-byte message, one socket", "round trips/s", True,
@@ -65,6 +87,43 @@ def workloads() -> list[Workload]:
                 Contender("asyncio", [sys.executable, str(HERE / "pingpong_asyncio.py")], trips),
             ],
             {"ROUND_TRIPS": "20000"},
+        ),
+        Workload(
+            "w2", "W2 churn: 10 VUs, connect + 64 B + echo + destroy, 20 s", "iterations/s", True,
+            [
+                Contender("k6host", k6host("churn.js"), iterations),
+                Contender("node", ["node", str(HERE / "churn_node.js")], iterations),
+                Contender("asyncio", [sys.executable, str(HERE / "churn_asyncio.py")], iterations),
+                Contender("locust", [sys.executable, "-m", "locust", "-f", str(HERE / "churn_locust.py"), "--headless",
+                                     "-u", "10", "-r", "10", "-t", "20s", "--only-summary", "--loglevel", "ERROR"],
+                          iterations),
+            ],
+            {"VUS": "10", "DURATION": "20s"},
+        ),
+        Workload(
+            "w3", "W3 bulk: one socket, 64 KiB writes, 64 MiB echoed back", "MB/s", True,
+            [
+                Contender("k6host", k6host("bulk.js"), mbps),
+                Contender("node", ["node", str(HERE / "bulk_node.js")], mbps),
+                Contender("asyncio", [sys.executable, str(HERE / "bulk_asyncio.py")], mbps),
+            ],
+            {"BULK_MIB": "64"},
+        ),
+        Workload(
+            "w4", f"W4 memory: {vus} VUs each holding an open socket and sleeping", "peak MiB of RSS per VU", False,
+            [
+                Contender("k6host", k6host("sleepers.js", "--no-summary"), rss_per_vu(vus), needs_result=False),
+                Contender("k6 (no TCP)", k6("sleepers_k6.js"), rss_per_vu(vus), needs_result=False),
+            ],
+            {"VUS": str(vus), "HOLD": "15"},
+        ),
+        Workload(
+            "w5", "W5 start-up: run a one-iteration script that does nothing", "s wall time", False,
+            [
+                Contender("k6host", k6host("noop.js", "--no-summary"), wall, needs_result=False),
+                Contender("k6", k6("noop.js"), wall, needs_result=False),
+            ],
+            {},
         ),
         Workload(
             "w6", "W6 one data event into a VU holding N live objects", "µs per event", False,
@@ -85,14 +144,33 @@ def start_echo() -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
+# Runs a command and prints its peak RSS: RUSAGE_CHILDREN of a process with
+# exactly one child is that child's own figure.
+_MEASURE = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+_MAXRSS = re.compile(r"MAXRSS_KB (\d+)")
+
+
 def run_once(contender: Contender, env: dict[str, str]) -> float:
-    done = subprocess.run(contender.command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *contender.command], env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    record: dict = {"wall_s": time.perf_counter() - started}
+    rss = _MAXRSS.search(done.stderr)
+    record["maxrss_kb"] = int(rss.group(1)) if rss else 0
     # k6host's console lines quote the message as logfmt does: unescape it.
     text = (done.stdout + done.stderr).replace('\\"', '"')
     match = RESULT.search(text)
-    if done.returncode != 0 or not match:
+    if done.returncode != 0 or (contender.needs_result and not match):
         raise RuntimeError(f"{contender.name} failed ({done.returncode}):\n{text[-2000:]}")
-    return contender.figure(json.loads(match.group(1)))
+    if match:
+        record.update(json.loads(match.group(1)))
+    return contender.figure(record)
 
 
 def run_workload(workload: Workload, runs: int, port: int) -> list[tuple[str, float, list[float]]]:
