@@ -51,13 +51,22 @@ class _Session:
             self.config.add_cleanup(self._echo.stop)
         return self._echo
 
+    def extra_env(self) -> dict[str, str]:
+        """``k6host_env`` (ini) then ``--k6host-env``; a malformed pair is a usage error."""
+        extra: dict[str, str] = {}
+        for source, pairs in (
+            ("k6host_env", self.config.getini("k6host_env")),
+            ("--k6host-env", self.config.getoption("k6host_env")),
+        ):
+            try:
+                extra.update(parse_env(list(pairs), source))
+            except UsageError as exc:
+                raise pytest.UsageError(f"k6host: {exc}") from None
+        return extra
+
     def env(self) -> dict[str, str]:
-        try:
-            extra = parse_env(list(self.config.getini("k6host_env")) + list(self.config.getoption("k6host_env")))
-        except UsageError as exc:
-            raise pytest.UsageError(f"k6host: {exc}") from None
         echo = self.echo
-        return {**os.environ, "TCP_ECHO_HOST": echo.host, "TCP_ECHO_PORT": str(echo.port), **extra}
+        return {**os.environ, "TCP_ECHO_HOST": echo.host, "TCP_ECHO_PORT": str(echo.port), **self.extra_env()}
 
     def timeout(self) -> float:
         text = self.config.getini("k6host_timeout")
@@ -74,7 +83,10 @@ _SESSION_KEY = pytest.StashKey[_Session]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_SESSION_KEY] = _Session(config)
+    session = _Session(config)
+    config.stash[_SESSION_KEY] = session
+    session.extra_env()  # a malformed value stops the run here, before collection
+    session.timeout()
 
 
 @pytest.fixture(scope="session")
@@ -116,13 +128,14 @@ class JSFile(pytest.File):
             worker.shutdown()
         for name in names:
             if name == "default" or name.startswith("test"):
-                yield JSItem.from_parent(self, name=name, function=name)
+                yield JSItem.from_parent(self, name=name, export=name)
 
 
 class JSItem(pytest.Item):
-    def __init__(self, *, function: str, **kwargs: Any):
+    # Not ``function``: pytest's -k matching takes that for a Python function.
+    def __init__(self, *, export: str, **kwargs: Any):
         super().__init__(**kwargs)
-        self.function = function
+        self.export = export
 
     def runtest(self) -> None:
         session: _Session = self.config.stash[_SESSION_KEY]
@@ -130,7 +143,7 @@ class JSItem(pytest.Item):
         # One VU, one iteration of this function: a scenario of its own,
         # ranked above whatever the file's options say.
         scenario = {
-            "executor": "per-vu-iterations", "vus": 1, "iterations": 1, "exec": self.function,
+            "executor": "per-vu-iterations", "vus": 1, "iterations": 1, "exec": self.export,
             "maxDuration": f"{timeout}s", "gracefulStop": "0s",
         }
         result = execute(
@@ -157,5 +170,5 @@ class JSItem(pytest.Item):
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.path.name}::{self.function}"
+        return self.path, 0, self.export
 

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .console import Log
+from .console import Log, clean_stack
 from .engine import ScriptError
 from .vu import VU, TestState
 
@@ -364,11 +364,11 @@ def _read_input(session: Any) -> str:
 
 def _show(vu: ReplVU, code: str) -> None:
     try:
-        text, _failed = vu.evaluate(code)
+        text, failed = vu.evaluate(code)
     except KeyboardInterrupt:
         print("(abandoned; the VU keeps running)")
         return
-    print(text)
+    print(clean_stack(text) if failed else text)
 
 
 def _start_echo() -> Any:

@@ -64,15 +64,15 @@ class UsageError(Exception):
         self.exit_code = exit_code
 
 
-def parse_env(pairs: list[str]) -> dict[str, str]:
-    """``-e KEY=VALUE`` pairs as a dict; a malformed pair is a UsageError."""
+def parse_env(pairs: list[str], source: str = "--env") -> dict[str, str]:
+    """``-e KEY=VALUE`` pairs as a dict; a malformed pair is a UsageError naming ``source``."""
     env: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise UsageError(f"invalid --env {pair!r}: expected KEY=VALUE")
+            raise UsageError(f"invalid {source} {pair!r}: expected KEY=VALUE")
         if not _ENV_NAME.match(key):
-            raise UsageError(f"invalid environment variable name {key!r} in --env {pair!r}")
+            raise UsageError(f"invalid environment variable name {key!r} in {source} {pair!r}")
         env[key] = value
     return env
 

@@ -235,6 +235,8 @@ class VU:
         while self._fault is None and not self._interrupted:
             if not self.loop.busy:
                 break  # settled, or nothing is left that could settle it (k6 ends it too)
+            if self._settled and self._result[0] is not None:
+                break  # it failed: what it left running is dropped below
             if self._should_stop():
                 self._interrupted = True
                 break
@@ -249,6 +251,8 @@ class VU:
         if self._fault is not None:
             self._abandon()
             return self._fault, None
+        if self._result[0] is not None and self.loop.busy:
+            self._abandon()
         return self._result
 
     def _should_stop(self) -> bool:
