@@ -67,6 +67,20 @@ def _drip(conn: socket.socket, stop: threading.Event) -> None:
     conn.close()
 
 
+def _garbage(conn: socket.socket, stop: threading.Event) -> None:
+    """Plain text where a TLS server would answer: send it at once, then wait
+    for the peer to give up (or the server to stop)."""
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + b"not tls at all\r\n" * 64)
+    conn.settimeout(0.1)
+    while not stop.is_set():
+        try:
+            if not conn.recv(65536):
+                break
+        except socket.timeout:
+            continue
+    conn.close()
+
+
 def _flood(size: int) -> Callable[[socket.socket], None]:
     def serve(conn: socket.socket) -> None:
         block = bytes(range(256)) * 256
@@ -87,7 +101,8 @@ class FaultServer:
     """Listens on 127.0.0.1:<free port>; ``mode`` says how each peer is treated.
 
     Modes: reset, reset_after:N, close_after_message, close_at_once,
-    never_read, silent, drip, flood:N, tls_stall (accepts, never handshakes).
+    never_read, silent, drip, flood:N, tls_stall (accepts, never handshakes),
+    garbage (sends plain bytes at once, where a client expects a TLS handshake).
     """
 
     def __init__(self, mode: str):
@@ -112,6 +127,7 @@ class FaultServer:
             "silent": lambda c: _silent(c, stop),
             "tls_stall": lambda c: _silent(c, stop),
             "drip": lambda c: _drip(c, stop),
+            "garbage": lambda c: _garbage(c, stop),
         }
         if name == "reset_after":
             return _reset_after_bytes(int(arg))
