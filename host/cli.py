@@ -37,9 +37,7 @@ def _whole(flag: str):
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"invalid argument {text!r} for {flag}: expected a whole number") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"invalid argument {text!r} for {flag}: must not be negative")
-        return value
+        return value  # a negative count is the options' to refuse, with k6's exit code
 
     return parse
 

@@ -478,12 +478,16 @@ class _ArrivalRate(Executor):
 
         def grow() -> None:
             try:
+                if self._stopped():
+                    return
                 worker = self.pool.acquire() or self.pool.grow()
                 slot = _Slot(worker, deadline=deadline)
                 owned.append(slot)
                 release(slot)
             except ScriptError as exc:
                 self.test.log("error", stack_for_log(exc.text), hint="script exception")
+            except OSError as exc:
+                self.test.log("error", f"cannot start another VU: {exc.strerror or exc}")
             finally:
                 growing.clear()
 

@@ -215,9 +215,6 @@ class Metrics:
         self.ended: float | None = None
         for name, (kind, contains) in BUILTIN.items():
             self.define(name, kind, contains)
-        # k6 always reports the byte counters, at 0 B when nothing was sent.
-        for name in ("data_sent", "data_received"):
-            self._metrics[name].observed = True
 
     # -- definitions --------------------------------------------------------------
     def define(self, name: str, kind: str, contains: str = DEFAULT) -> Metric:

@@ -171,6 +171,9 @@ class TestRun:
         except ScriptError as exc:
             self.log("error", stack_for_log(exc.text), hint="script exception")
             return SCRIPT_EXCEPTION
+        except OSError as exc:
+            self.log("error", f"cannot start a VU: {exc.strerror or exc}")
+            return GENERIC_ERROR
         self.workers = [first]
         try:
             self._configure(first)
@@ -190,9 +193,15 @@ class TestRun:
         assert self.options is not None
         try:
             self.workers += start_workers(self.test, range(2, self.options.planned_vus() + 1))
+            if self._exported & {"setup", "teardown", "handleSummary"}:
+                # Made now: after a Ctrl-C, a new VU's init code would be interrupted.
+                self._lifecycle_vu()
         except ScriptError as exc:
             self.log("error", stack_for_log(exc.text), hint="script exception")
             return SCRIPT_EXCEPTION
+        except OSError as exc:
+            self.log("error", f"cannot start the VUs: {exc.strerror or exc}")
+            return GENERIC_ERROR
         if not self.config.cli.get("quiet"):
             self.stdout.write(self._banner())
             self.stdout.flush()
@@ -323,6 +332,9 @@ class TestRun:
         started = time.monotonic()
         self.test.started = started
         self.test.metrics.started = time.time()
+        # k6 counts bytes in every iteration, so its summary always has them.
+        for name in ("data_sent", "data_received"):
+            self.test.metrics.get(name).observed = True
         for executor in self.executors:
             delay = executor.scenario.start_time
 

@@ -288,21 +288,25 @@ class Connection(EventEmitter):
         self.close()
         self.emit("close")
 
-    def close(self) -> None:
-        """Close now, quietly (the script called destroy())."""
+    def close(self) -> int:
+        """Close now, quietly (the script called destroy()); returns the bytes
+        of unfinished writes that had gone out."""
         if self.closed:
-            return
+            return 0
         self.closed = True
         if self._timer is not None:
             self._loop.cancel(self._timer)
             self._timer = None
+        partial = 0
         for entry in self._out:
             if entry[2]:
+                partial += entry[2]
                 self._metric("tcp_partial_writes", 1, entry[3])
         self._out.clear()
         self._drop_socket()
         if self._opened_at is not None:
             self._metric("tcp_socket_duration", (time.perf_counter() - self._opened_at) * 1000)
+        return partial
 
     def _drop_socket(self) -> None:
         if self._sock is not None:

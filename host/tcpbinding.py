@@ -23,6 +23,7 @@ class TcpBinding:
         self._metrics = metrics
         self.net = net
         self._conns: dict[int, Connection] = {}
+        self._partial: dict[int, bytearray] = {}  # slices of a large write, until its last
         self._next_write = 1
         engine.export("tcp.connect", self.connect)
         engine.export("tcp.write", self.write)
@@ -49,17 +50,27 @@ class TcpBinding:
         self._conns.pop(sid, None)
         self._loop.events.append(event)
 
-    def write(self, sid: int, payload: str, encoding: str, tags: dict[str, str]) -> list[Any]:
+    def write(self, sid: int, payload: str, encoding: str, tags: dict[str, str], more: bool = False) -> list[Any]:
         """``[bytes, None, True]`` sent now, ``[write_id, None, False]`` queued,
-        ``[0, reason, False]`` refused."""
+        ``[0, reason, False]`` refused; with ``more``, a slice of a larger write
+        is kept until its last slice comes (``[0, None, False]``)."""
         conn = self._conns.get(sid)
         if conn is None or conn.closed:
+            self._partial.pop(sid, None)
             return [0, "no active connection", False]
         try:
             data = to_bytes(payload, encoding)
         except EncodingError as exc:
+            self._partial.pop(sid, None)
             conn.count_write_error(tags)
             return [0, str(exc), False]
+        if more:
+            self._partial.setdefault(sid, bytearray()).extend(data)
+            return [0, None, False]
+        earlier = self._partial.pop(sid, None)
+        if earlier is not None:
+            earlier.extend(data)
+            data = bytes(earlier)
         write_id = self._next_write
         self._next_write += 1
         if conn.write(data, write_id, tags):
@@ -76,10 +87,11 @@ class TcpBinding:
         if conn is not None:
             conn.set_timeout(float(ms))
 
-    def destroy(self, sid: int) -> None:
+    def destroy(self, sid: int) -> int:
+        """Close ``sid``; the bytes of its unfinished writes that went out."""
+        self._partial.pop(sid, None)
         conn = self._conns.pop(sid, None)
-        if conn is not None:
-            conn.close()
+        return conn.close() if conn is not None else 0
 
     def close_all(self) -> None:
         """Close every connection quietly (the iteration was abandoned)."""

@@ -23,7 +23,7 @@ class VUWorker:
         self.test = test
         self.vu: VU | None = None
         self.options: dict[str, Any] = {}
-        self.init_error: ScriptError | None = None
+        self.init_error: ScriptError | OSError | None = None
         self.ready = threading.Event()
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name=f"vu-{vu_id}", daemon=True)
@@ -39,7 +39,7 @@ class VUWorker:
             self.vu = vu
             if self.id > 0:  # VU 0 runs setup/teardown and is not one of the test's VUs
                 self.test.count("vus_initialized")
-        except ScriptError as exc:
+        except (ScriptError, OSError) as exc:  # OSError: out of file descriptors, say
             self.init_error = exc
         finally:
             self.ready.set()
@@ -84,7 +84,8 @@ class VUWorker:
 def start_workers(test: TestState, ids: range) -> list[VUWorker]:
     """Start VUs ``ids`` (their init code runs in parallel threads) and wait for them.
 
-    Raises the first init error, as k6 stops at the first VU that fails to init.
+    Raises the first init error (ScriptError, or OSError when the machine
+    refuses the VU its resources), as k6 stops at the first VU that fails.
     """
     workers = [VUWorker(test, i).start() for i in ids]
     for worker in workers:

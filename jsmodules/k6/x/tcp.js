@@ -32,18 +32,46 @@ function checkTags(tags, where) {
 }
 
 function parsePort(port) {
-  if (typeof port === "number") return port
+  if (typeof port === "number") return Number.isInteger(port) ? port : null
   if (typeof port === "string" && /^\s*\d+\s*$/.test(port)) return Number(port)
   return null
 }
 
 // bytes -> latin-1 string, the only way bytes cross to Python (as JSON text).
+// Joined once at the end: growing a string with += is quadratic in this engine.
 function bytesToLatin1(u8) {
-  let s = ""
+  const parts = []
   for (let i = 0; i < u8.length; i += 8192) {
-    s += String.fromCharCode.apply(null, u8.subarray(i, i + 8192))
+    parts.push(String.fromCharCode.apply(null, u8.subarray(i, i + 8192)))
   }
-  return s
+  return parts.join("")
+}
+
+// What crosses to Python in one call. Larger writes cross in slices, so no
+// single JSON text comes near the engine's 128 MB heap.
+const SLICE = 1 << 20
+
+// Slices of a write's payload, each ready to cross: [text, isLast].
+function* slices(data, encoding) {
+  if (typeof data !== "string") {
+    for (let i = 0; i < data.length || i === 0; i += SLICE) {
+      yield [bytesToLatin1(data.subarray(i, i + SLICE)), i + SLICE >= data.length]
+    }
+    return
+  }
+  // Cut where the encoding allows: whole base64 quads, whole hex pairs, and
+  // never between the two halves of a surrogate pair.
+  const unit = encoding.startsWith("base64") ? 4 : encoding === "hex" ? 2 : 1
+  let i = 0
+  do {
+    let end = Math.min(data.length, i + SLICE - (SLICE % unit))
+    if (unit === 1 && end < data.length) {
+      const c = data.charCodeAt(end - 1)
+      if (c >= 0xd800 && c <= 0xdbff) end -= 1
+    }
+    yield [data.slice(i, end), end >= data.length]
+    i = end
+  } while (i < data.length)
 }
 
 function latin1ToBytes(s) {
@@ -154,17 +182,21 @@ class Socket {
         payload = data
       } else if (data instanceof ArrayBuffer) {
         encoding = "binary"
-        payload = bytesToLatin1(new Uint8Array(data))
+        payload = new Uint8Array(data)
       } else if (ArrayBuffer.isView(data)) {
         encoding = "binary"
-        payload = bytesToLatin1(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+        payload = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       } else {
         return this.#refuseWrite(reject, tags, "invalid data type " + (data === null ? "null" : Array.isArray(data) ? "array" : typeof data) + ": expected a string, ArrayBuffer or typed array")
       }
-      // [bytes sent, null, true] when every byte left at once; [write id,
-      // null, false] when the rest waits for the socket; [0, reason] on failure.
-      const r = py("tcp.write", this.#id, payload, encoding, tags)
-      if (r[1] !== null) return this.#failWrite(reject, r[1])
+      // Each slice but the last: [0, null, false], or [0, reason] on failure.
+      // The last: [bytes sent, null, true] when every byte left at once;
+      // [write id, null, false] when the rest waits for the socket.
+      let r
+      for (const [text, last] of slices(payload, encoding)) {
+        r = py("tcp.write", this.#id, text, encoding, tags, !last)
+        if (r[1] !== null) return this.#failWrite(reject, r[1])
+      }
       if (r[2]) {
         this.#written += r[0]
         resolve()
@@ -187,7 +219,7 @@ class Socket {
   }
 
   setTimeout(ms) {
-    if (typeof ms !== "number" || Number.isNaN(ms)) {
+    if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
       throw new TypeError("Socket.setTimeout: expected a number of milliseconds, got " + host.format(ms))
     }
     this.#timeout = ms > 0 ? ms : 0
@@ -199,7 +231,8 @@ class Socket {
     if (this.#state === "destroyed") return
     const wasLive = live.delete(this.#id)
     this.#state = "destroyed"
-    if (wasLive) py("tcp.destroy", this.#id)
+    // Bytes of unfinished writes that had already gone out still count.
+    if (wasLive) this.#written += py("tcp.destroy", this.#id) || 0
     this.#abandon("connect", "socket destroyed")
     queueMicrotask(() => this.#close())
   }
