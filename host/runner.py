@@ -253,6 +253,9 @@ class TestRun:
         else:
             self.thresholds = parse_thresholds(options.thresholds, self.test.metrics)
         self._aborted_by_threshold = False
+        # k6 counts bytes in every iteration (and in setup), so its summary always has them.
+        for name in ("data_sent", "data_received"):
+            self.test.metrics.get(name).observed = True
 
     def _adopt_options(self, vu: Any) -> None:
         """The first VU was made before the options were known."""
@@ -332,9 +335,6 @@ class TestRun:
         started = time.monotonic()
         self.test.started = started
         self.test.metrics.started = time.time()
-        # k6 counts bytes in every iteration, so its summary always has them.
-        for name in ("data_sent", "data_received"):
-            self.test.metrics.get(name).observed = True
         for executor in self.executors:
             delay = executor.scenario.start_time
 
