@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test clean
+.PHONY: demo test bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Benchmarks beside Node.js, asyncio, Locust and k6 (see bench/run.py); not part of CI.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet locust
+	$(BIN)/python bench/run.py
+
+# Ten minutes of connection churn with the RSS sampled every 10 s; not part of CI.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes 10
 
 clean:
 	rm -rf $(VENV) build *.egg-info
