@@ -161,7 +161,7 @@ def _json_string(text: str, html: bool = True) -> str:
     return '"' + special.sub(lambda m: _JSON_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text) + '"'
 
 
-def _digits(x: float) -> tuple[str, int]:
+def shortest_digits(x: float) -> tuple[str, int]:
     """Shortest decimal digits of positive ``x`` and the point position: x = 0.DIGITS × 10**point."""
     mantissa, _, exponent = repr(x).partition("e")
     whole, _, fraction = mantissa.partition(".")
@@ -182,7 +182,7 @@ def go_float(x: float) -> str:
         return "-0" if math.copysign(1.0, x) < 0 else "0"
     if x < 0:
         return "-" + go_float(-x)
-    digits, point = _digits(float(x))
+    digits, point = shortest_digits(float(x))
     exp = point - 1
     if exp < -4 or exp >= 6:
         head = digits if len(digits) == 1 else digits[0] + "." + digits[1:]

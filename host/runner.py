@@ -168,12 +168,8 @@ class TestRun:
     def _run(self) -> int:
         try:
             first = start_workers(self.test, range(1, 2))[0]
-        except ScriptError as exc:
-            self.log("error", stack_for_log(exc.text), hint="script exception")
-            return SCRIPT_EXCEPTION
-        except OSError as exc:
-            self.log("error", f"cannot start a VU: {exc.strerror or exc}")
-            return GENERIC_ERROR
+        except (ScriptError, OSError) as exc:
+            return self._start_failed(exc)
         self.workers = [first]
         try:
             self._configure(first)
@@ -196,12 +192,8 @@ class TestRun:
             if self._exported & {"setup", "teardown", "handleSummary"}:
                 # Made now: after a Ctrl-C, a new VU's init code would be interrupted.
                 self._lifecycle_vu()
-        except ScriptError as exc:
-            self.log("error", stack_for_log(exc.text), hint="script exception")
-            return SCRIPT_EXCEPTION
-        except OSError as exc:
-            self.log("error", f"cannot start the VUs: {exc.strerror or exc}")
-            return GENERIC_ERROR
+        except (ScriptError, OSError) as exc:
+            return self._start_failed(exc)
         if not self.config.cli.get("quiet"):
             self.stdout.write(self._banner())
             self.stdout.flush()
@@ -225,6 +217,14 @@ class TestRun:
             self.log("error", "test run was marked as failed")
             return MARKED_AS_FAILED
         return OK
+
+    def _start_failed(self, exc: ScriptError | OSError) -> int:
+        """A VU could not start: its init code threw, or the machine refused it."""
+        if isinstance(exc, ScriptError):
+            self.log("error", stack_for_log(exc.text), hint="script exception")
+            return SCRIPT_EXCEPTION
+        self.log("error", f"cannot start a VU: {exc.strerror or exc}")
+        return GENERIC_ERROR
 
     # -- configuration ------------------------------------------------------------------
     def _configure(self, first: VUWorker) -> None:

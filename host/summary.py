@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable, TextIO
 
 from .groups import GroupTree, split_path
+from .outputs import shortest_digits
 from .metrics import SINKS, TREND, Metric, Metrics, Sample
 
 MODES = ("compact", "full", "legacy")
@@ -355,14 +356,8 @@ def js_number(x: float) -> str:
         return "0"
     if x < 0:
         return "-" + js_number(-x)
-    mantissa, _, exponent = repr(x).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = whole + fraction
-    point = len(whole) + (int(exponent) if exponent else 0)
-    stripped = digits.lstrip("0")
-    point -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0")
-    k, n = len(digits), point
+    digits, n = shortest_digits(x)
+    k = len(digits)
     if k <= n <= 21:
         return digits + "0" * (n - k)
     if 0 < n <= 21:

@@ -2,12 +2,7 @@
 const py = globalThis.__k6host.call
 const host = globalThis.__k6host
 
-// k6 reports mistakes found by its Go side as GoError.
-function goError(message) {
-  const e = new Error(message)
-  e.name = "GoError"
-  return e
-}
+const goError = globalThis.__k6host.goError
 
 function checkName(name) {
   if (String(name).includes("::")) throw goError("group and check names may not contain '::'")

@@ -85,6 +85,13 @@
     py("vu.fault", host.errorText(e))
   }
 
+  // k6 reports mistakes found by its Go side as GoError; the modules do too.
+  host.goError = function (message) {
+    const e = new Error(message)
+    e.name = "GoError"
+    return e
+  }
+
   // ---- tags -----------------------------------------------------------------
   // Tags as k6 takes them: an object of strings, numbers or booleans; anything
   // else as the tags argument is ignored, an object value is refused.

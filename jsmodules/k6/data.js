@@ -2,11 +2,7 @@
 // read-only array-like view that fetches (frozen) items on access.
 const py = globalThis.__k6host.call
 
-function goError(message) {
-  const e = new Error(message)
-  e.name = "GoError"
-  return e
-}
+const goError = globalThis.__k6host.goError
 
 function isIndex(key) {
   return typeof key === "string" && /^(0|[1-9]\d*)$/.test(key)

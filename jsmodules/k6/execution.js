@@ -4,11 +4,7 @@
 const py = globalThis.__k6host.call
 const host = globalThis.__k6host
 
-function goError(message) {
-  const e = new Error(message)
-  e.name = "GoError"
-  return e
-}
+const goError = globalThis.__k6host.goError
 
 const state = () => py("exec.state")
 // Set for each iteration (and for setup/teardown, with no scenario); unset in

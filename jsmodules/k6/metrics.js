@@ -25,10 +25,8 @@ function metricClass(kind, className) {
       for (const k of Object.keys(tags)) {
         const v = tags[k]
         if (v !== null && v !== undefined && !["string", "number", "boolean"].includes(typeof v)) {
-          const e = new Error(`cannot add tags for the '${this.name}' custom metric: invalid value for metric tag '${k}': ` +
+          throw host.goError(`cannot add tags for the '${this.name}' custom metric: invalid value for metric tag '${k}': ` +
             "only String, Boolean and Number types are accepted as a metric tag values")
-          e.name = "GoError"
-          throw e
         }
       }
     }
