@@ -114,19 +114,25 @@ _WRAPPER_PREFIX = "(function (exports, require, module, __filename, __dirname, o
 # pointer first): it runs a little Python, which lets the GIL pass to other
 # threads, and aborts the code when the VU must stop.
 _INTERRUPT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
-_quickjs = ctypes.CDLL(_dukpy.__file__)
+# PyDLL: these calls keep the GIL. A CDLL call would release and retake it,
+# and with many VU threads every such hand-over costs a scheduler round trip.
+_quickjs = ctypes.PyDLL(_dukpy.__file__)
 _quickjs.JS_SetInterruptHandler.argtypes = [ctypes.c_void_p, _INTERRUPT, ctypes.c_void_p]
 _quickjs.JS_SetInterruptHandler.restype = None
+_quickjs.JS_IsJobPending.argtypes = [ctypes.c_void_p]
+_quickjs.JS_IsJobPending.restype = ctypes.c_bool  # a C bool in QuickJS-NG
 _capsule_name = ctypes.pythonapi.PyCapsule_GetName
 _capsule_name.argtypes, _capsule_name.restype = [ctypes.py_object], ctypes.c_char_p
 _capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
 _capsule_pointer.argtypes, _capsule_pointer.restype = [ctypes.py_object, ctypes.c_char_p], ctypes.c_void_p
 
 
-def _runtime_of(interp: JSInterpreter) -> int:
+def _context_fields(interp: JSInterpreter) -> Any:
+    """dukpy's DukPyContext as an array of pointers: runtime, context,
+    the list of unhandled rejections, ... (dukpy 0.6's _support.h)."""
     capsule = interp._ctx
     context = _capsule_pointer(capsule, _capsule_name(capsule))
-    return ctypes.cast(context, ctypes.POINTER(ctypes.c_void_p))[0]
+    return ctypes.cast(context, ctypes.POINTER(ctypes.c_void_p))
 
 
 class Engine:
@@ -135,12 +141,23 @@ class Engine:
     def __init__(self, modules: ModuleSource):
         self._interp = _Interpreter(modules)
         self._interrupt: Any = None
+        self._fields = _context_fields(self._interp)
+        self._runtime = self._fields[0]
 
     def on_interrupt_check(self, should_stop: Callable[[], bool]) -> None:
         """Abort running JavaScript (uncatchably) once ``should_stop()`` is true."""
         handler = _INTERRUPT(lambda _runtime, _opaque: 1 if should_stop() else 0)
         self._interrupt = handler  # QuickJS keeps only the pointer: keep it alive
-        _quickjs.JS_SetInterruptHandler(_runtime_of(self._interp), handler, None)
+        _quickjs.JS_SetInterruptHandler(self._runtime, handler, None)
+
+    def jobs_pending(self) -> bool:
+        """Whether promise jobs wait to run (asked from inside a long eval)."""
+        return bool(_quickjs.JS_IsJobPending(self._runtime))
+
+    def has_unhandled_rejection(self) -> bool:
+        """A promise rejected with no handler yet: dukpy raises it when the
+        eval ends, so a long eval should end once no job could still handle it."""
+        return bool(self._fields[2])
 
     def export(self, name: str, func: Callable[..., Any]) -> None:
         """Make ``func`` callable from JavaScript as ``call_python(name, ...)``.

@@ -206,6 +206,7 @@ class Executor:
         vu.iteration_in_instance += 1
         vu.metrics.add("iteration_duration", (time.perf_counter() - started) * 1000.0, {})
         vu.metrics.add("iterations", 1, {})
+        vu.metrics.flush()
         with self._lock:
             self.iterations_completed += 1
         self.test.count("iterations_completed")

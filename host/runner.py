@@ -365,6 +365,7 @@ class TestRun:
                 if now >= next_threshold and self.thresholds:
                     self._check_abort(now - started)
                     next_threshold = now + _THRESHOLD_PERIOD
+                self.test.metrics.drain()
                 time.sleep(0.05)
         finally:
             self.log.writer = None

@@ -89,13 +89,25 @@ def _runtime_source() -> tuple[str, str]:
 
 
 class VUMetrics:
-    """Adds the VU's own tags (scenario, group, exec.vu.tags) under each sample's."""
+    """Adds the VU's own tags (scenario, group, exec.vu.tags) under each sample's,
+    and hands samples to the run's Metrics in batches: at the end of every
+    iteration, and whenever a batch fills up."""
+
+    BATCH = 256
 
     def __init__(self, vu: VU):
         self._vu = vu
+        self._batch: list[tuple[str, float, dict[str, str], float]] = []
 
     def add(self, name: str, value: float, tags: dict[str, str]) -> None:
-        self._vu.test.metrics.add(name, value, {**self._vu.sample_tags, **tags})
+        self._batch.append((name, value, {**self._vu.sample_tags, **tags}, time.time()))
+        if len(self._batch) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._vu.test.metrics.submit(batch)
 
 
 class VU:
@@ -130,6 +142,7 @@ class VU:
         e.export("timer.cancel", self._timer_cancel)
         e.export("vu.fault", self._on_fault)
         e.export("vu.settled", self._on_settled)
+        e.export("vu.wait", self._wait)
         e.export("vu.sleep", self._sleep)
         e.export("vu.tag", self._set_tag)
         e.export("exec.state", self._exec_state)
@@ -188,6 +201,7 @@ class VU:
         self.loop.run_once(wait)
         if self.loop.events:
             self._dispatch()
+        self.metrics.flush()
         if self._fault is not None:
             self.test.log("error", stack_for_log(self._fault))
             self._fault = None
@@ -220,29 +234,19 @@ class VU:
         self._stop = stop if stop is not None else self.test.stop
         self._groups.clear()
         try:
-            done = self.engine.eval(
+            # Returns when the iteration is over: its events are delivered
+            # inside this one eval (see _wait and host.drive in runtime.js).
+            self.engine.eval(
                 "__k6host.iterate(__k6host.main[dukpy.f], dukpy.i, __k6host.setupData, dukpy.v, dukpy.c)",
                 f=function,
                 i=iteration,
                 v=want_value,
                 c=self._context_data(),
             )
-        except ScriptError as exc:  # an unhandled rejection surfaced at once
-            self._fault = "Uncaught (in promise) " + exc.text
-            done = False
-        if done:
-            self._settled = True
-        while self._fault is None and not self._interrupted:
-            if not self.loop.busy:
-                break  # settled, or nothing is left that could settle it (k6 ends it too)
-            if self._settled and self._result[0] is not None:
-                break  # it failed: what it left running is dropped below
-            if self._should_stop():
-                self._interrupted = True
-                break
-            self.loop.run_once(self._wait_limit())
-            if self.loop.events:
-                self._dispatch()
+        except ScriptError as exc:  # an unhandled rejection, or interrupted JavaScript
+            if self._fault is None:
+                self._fault = "Uncaught (in promise) " + exc.text
+        self.metrics.flush()
         # A stop also aborts running JavaScript (see Engine.on_interrupt_check),
         # which surfaces as an error: it is an interruption all the same.
         if self._interrupted or (self._fault is not None and self._should_stop()):
@@ -251,9 +255,42 @@ class VU:
         if self._fault is not None:
             self._abandon()
             return self._fault, None
-        if self._result[0] is not None and self.loop.busy:
+        if self.loop.busy:  # it failed, or ended, with sockets or timers still there
             self._abandon()
         return self._result
+
+    def _wait(self) -> list[Any] | None:
+        """The iteration's next events, or None when it is over.
+
+        Called from JavaScript (host.drive). While other promise jobs are
+        pending it only polls; it blocks on the selector only when nothing
+        in JavaScript could run before the next event.
+        """
+        loop = self.loop
+        while True:
+            if self._fault is not None or self._interrupted:
+                return None
+            if self._settled and self._result[0] is not None:
+                return None  # it failed (test.abort() too): done, even if the test is stopping
+            if self._should_stop():
+                self._interrupted = True
+                return None
+            if loop.events:
+                events = loop.events[:]
+                loop.events.clear()  # connections hold this very list
+                return events
+            if self.engine.jobs_pending():
+                loop.run_once(0.0)
+                if not loop.events:
+                    return []
+                continue
+            if self._settled and not loop.busy:
+                return None
+            if not loop.busy or self.engine.has_unhandled_rejection():
+                # Nothing is left that could settle it (k6 ends it too), or a
+                # rejection nobody handled: ending the eval lets dukpy raise it.
+                return None
+            loop.run_once(self._wait_limit())
 
     def _should_stop(self) -> bool:
         deadline = self._deadline()
@@ -299,6 +336,7 @@ class VU:
 
     def close(self) -> None:
         self.tcp.close_all()
+        self.metrics.flush()
         self.loop.close()
 
     # -- tags -------------------------------------------------------------------

@@ -251,6 +251,7 @@
     host.ctx = ctx
     // What the last iteration left pending can no longer settle: let it go.
     pendingPromises.clear()
+    queueMicrotask(host.drive)
     let r
     try {
       r = fn(arg)
@@ -259,8 +260,7 @@
       return false
     }
     if (r === null || typeof r !== "object" || typeof r.then !== "function") {
-      if (!wantValue) return true
-      settle(null, r)
+      settle(null, wantValue ? r : undefined)
       return false
     }
     r.then(
@@ -292,6 +292,24 @@
   host.resets = [host.clearTimers]
   host.reset = function () {
     for (const fn of host.resets) fn()
+  }
+
+  // The event pump of an iteration: it runs as a promise job inside the one
+  // eval that started the iteration, asks Python for the VU's next events
+  // (Python waits on the selector when no other job is pending), delivers
+  // them, and queues itself behind the jobs they caused. So events reach
+  // JavaScript without a new eval (and its full GC) each time.
+  host.drive = function () {
+    let events
+    try {
+      events = rawCall("vu.wait")
+    } catch (e) {
+      host.fault(e)
+      return
+    }
+    if (events === null || events === undefined) return
+    host.dispatch(events)
+    queueMicrotask(host.drive)
   }
 
   host.dispatch = function (events) {
