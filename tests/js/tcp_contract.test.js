@@ -9,42 +9,12 @@
 
 import { check } from "k6"
 import { Socket } from "k6/x/tcp"
+import { sleep, newSocket, bail, within, outcome } from "./lib/sockets.mjs"
 
 const HOST = __ENV.TCP_ECHO_HOST
 const PORT = Number(__ENV.TCP_ECHO_PORT)
 // Nothing listens on port 1 of the loopback interface here: connecting is refused.
 const CLOSED_PORT = 1
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-// Every socket a test opens, so that a failing test can close them all: an
-// iteration (and so a test) ends only when none is left open.
-const sockets = []
-
-function newSocket(options) {
-  const s = new Socket(options)
-  sockets.push(s)
-  return s
-}
-
-function bail(message) {
-  for (const s of sockets) s.destroy()
-  throw new Error(message)
-}
-
-// `promise`, or (closing every socket) a rejection naming `what` after `ms` milliseconds.
-function within(ms, what, promise) {
-  let timer
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      for (const s of sockets) s.destroy()
-      reject(new Error(`${what}: nothing happened within ${ms} ms`))
-    }, ms)
-  })
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
-}
 
 function same(actual, expected) {
   return JSON.stringify(actual) === JSON.stringify(expected)
@@ -56,16 +26,6 @@ function expectEqual(actual, expected, what) {
   }
 }
 
-// How `promise` settled: ["resolved", value] or ["rejected", error].
-async function outcome(promise) {
-  try {
-    return ["resolved", await promise]
-  } catch (e) {
-    return ["rejected", e]
-  }
-}
-
-// The bytes the peer sends until `n` have arrived.
 function collect(socket, n) {
   return new Promise((resolve, reject) => {
     const bytes = []

@@ -13,44 +13,7 @@ const { Socket } = tcp
 const HOST = __ENV.TCP_ECHO_HOST
 const PORT = Number(__ENV.TCP_ECHO_PORT)
 
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-// Every socket a test opens, so that a failing test can close them all: an
-// iteration (and so a test) ends only when none is left open.
-const sockets = []
-
-function newSocket(options) {
-  const s = new Socket(options)
-  sockets.push(s)
-  return s
-}
-
-function bail(message) {
-  for (const s of sockets) s.destroy()
-  throw new Error(message)
-}
-
-// `promise`, or (closing every socket) a rejection naming `what` after `ms` milliseconds.
-function within(ms, what, promise) {
-  let timer
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      for (const s of sockets) s.destroy()
-      reject(new Error(`${what}: nothing happened within ${ms} ms`))
-    }, ms)
-  })
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
-}
-
-async function outcome(promise) {
-  try {
-    return ["resolved", await promise]
-  } catch (e) {
-    return ["rejected", e]
-  }
-}
+import { sleep, newSocket, bail, within, outcome } from "./lib/sockets.mjs"
 
 function range(from, to) {
   const out = []
