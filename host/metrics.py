@@ -112,8 +112,16 @@ class RateSink:
 
 
 class TrendSink:
-    def __init__(self) -> None:
-        self._values = array("d")
+    """Keeps every value, as k6 does, for exact percentiles.
+
+    ``compact`` stores them as 32-bit floats: for the built-in durations,
+    measured to well under a microsecond's precision anyway, that halves the
+    memory a long run's Trends take (the sum stays 64-bit).
+    """
+
+    def __init__(self, compact: bool = False) -> None:
+        self._code = "f" if compact else "d"
+        self._values = array(self._code)
         self._sorted = True
         self.sum = 0.0
 
@@ -125,7 +133,7 @@ class TrendSink:
 
     def _ordered(self) -> array:
         if not self._sorted:
-            self._values = array("d", sorted(self._values))
+            self._values = array(self._code, sorted(self._values))
             self._sorted = True
         return self._values
 
@@ -142,6 +150,11 @@ class TrendSink:
         return values[low] + (values[high] - values[low]) * (rank - low)
 
     def stat(self, name: str) -> float:
+        value = self._stat(name)
+        # A 32-bit value shown as a double would grow noise digits (2.559999942...).
+        return float(f"{value:.7g}") if self._code == "f" else value
+
+    def _stat(self, name: str) -> float:
         values = self._ordered()
         if name == "count":
             return float(len(values))
@@ -238,7 +251,8 @@ class Metrics:
                         f"metric '{name}' already exists but with a value type {existing.contains}, instead of {contains}"
                     )
                 return existing
-            metric = Metric(name, kind, contains, SINKS[kind]())
+            compact = kind == TREND and contains == TIME and name in BUILTIN
+            metric = Metric(name, kind, contains, TrendSink(compact) if compact else SINKS[kind]())
             self._metrics[name] = metric
             return metric
 
