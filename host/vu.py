@@ -263,8 +263,8 @@ class VU:
         """The iteration's next events, or None when it is over.
 
         Called from JavaScript (host.drive). While other promise jobs are
-        pending it only polls; it blocks on the selector only when nothing
-        in JavaScript could run before the next event.
+        pending it returns nothing, so they run first; it delivers events,
+        or blocks on the selector, only when the job queue is empty.
         """
         loop = self.loop
         while True:
@@ -275,15 +275,14 @@ class VU:
             if self._should_stop():
                 self._interrupted = True
                 return None
+            if self.engine.jobs_pending():
+                # Events are macrotasks: none may come between promise jobs
+                # (a listener could run before the code awaiting it is ready).
+                return []
             if loop.events:
                 events = loop.events[:]
                 loop.events.clear()  # connections hold this very list
                 return events
-            if self.engine.jobs_pending():
-                loop.run_once(0.0)
-                if not loop.events:
-                    return []
-                continue
             if self._settled and not loop.busy:
                 return None
             if not loop.busy or self.engine.has_unhandled_rejection():

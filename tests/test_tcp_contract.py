@@ -634,3 +634,30 @@ def test_metrics_and_tags_at_three_levels(run_js, echo):
     (duration,) = r.metrics.of("tcp_socket_duration")
     assert duration.value >= 0
 
+
+
+def test_events_wait_for_pending_promise_jobs(run_js):
+    # The echo of each write arrives at once; its data listener must still run
+    # only after the code after `await socket.write()` has set up the wait.
+    r = run_js(ECHO + """
+    export default async function () {
+      const s = new Socket()
+      let waiting = null
+      let early = 0
+      s.on("data", () => {
+        if (waiting === null) early++
+        const w = waiting
+        waiting = null
+        if (w) w()
+      })
+      await s.connect(PORT, HOST)
+      for (let i = 0; i < 20; i++) {
+        await s.write("ping")
+        await new Promise((resolve) => { waiting = resolve })
+      }
+      s.destroy()
+      report(early)
+    }
+    """)
+    assert r.exit_code == 0, r.output
+    assert r.report() == 0
