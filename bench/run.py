@@ -182,6 +182,11 @@ def run_workload(workload: Workload, runs: int, port: int) -> list[tuple[str, fl
     return [(name, statistics.median(values), values) for name, values in samples.items()]
 
 
+def _figure(value: float) -> str:
+    """Three significant digits for small figures, whole numbers for large ones."""
+    return f"{value:,.3g}" if value < 100 else f"{value:,.0f}"
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -218,8 +223,8 @@ def main() -> int:
                 # k6host's figure over this contender's: for speeds >1 is better,
                 # for memory and time <1 is.
                 ratio = base / median if median else float("nan")
-                runs = ", ".join(f"{v:,.3g}" if v < 100 else f"{v:,.0f}" for v in values)
-                print(f"  {name:<16} {median:>12,.3g}   k6host/this = {ratio:5.2f}   runs: {runs}")
+                runs = ", ".join(_figure(v) for v in values)
+                print(f"  {name:<16} {_figure(median):>12}   k6host/this = {ratio:5.2f}   runs: {runs}")
     finally:
         echo.terminate()
         echo.wait(timeout=10)
