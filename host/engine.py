@@ -9,8 +9,6 @@ host batches its entries (see DESIGN.md).
 from __future__ import annotations
 
 import ctypes
-import json
-import re
 from typing import Any, Callable, Protocol
 
 import dukpy
@@ -198,20 +196,3 @@ class Engine:
             return thunk()
         except JSRuntimeError as exc:
             raise ScriptError(str(exc)) from None
-
-
-def json_string(value: str) -> str:
-    """A JavaScript string literal for ``value``."""
-    return json.dumps(value)
-
-
-_LOCATION = re.compile(r"\(?((?:file://)?[^\s()]+):(\d+):(\d+)\)?$")
-
-
-def first_location(text: str) -> str | None:
-    """The first ``file:line:column`` of a stack text, if any."""
-    for line in text.splitlines()[1:]:
-        match = _LOCATION.search(line.strip())
-        if match:
-            return f"{match.group(1)}:{match.group(2)}:{match.group(3)}"
-    return None

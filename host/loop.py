@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import selectors
 import time
 from typing import Any, Callable
@@ -38,11 +37,6 @@ class EventLoop:
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._live_timers = 0
-        # A pipe another thread writes to, to wake a VU blocked in select().
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wakeups)
 
     # -- timers -----------------------------------------------------------------
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
@@ -74,21 +68,7 @@ class EventLoop:
     @property
     def busy(self) -> bool:
         """Whether anything (a timer, a watched socket, a queued event) is pending."""
-        return bool(self.events) or self._live_timers > 0 or len(self.selector.get_map()) > 1
-
-    def wake(self) -> None:
-        """Interrupt a blocking :meth:`run_once` from another thread."""
-        try:
-            os.write(self._wake_w, b"x")
-        except (BlockingIOError, OSError):
-            pass
-
-    def _drain_wakeups(self, _mask: int) -> None:
-        try:
-            while os.read(self._wake_r, 4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
+        return bool(self.events) or self._live_timers > 0 or len(self.selector.get_map()) > 0
 
     def run_once(self, max_wait: float | None) -> None:
         """Wait for I/O or the next timer (at most ``max_wait`` s), run what is due."""
@@ -119,5 +99,3 @@ class EventLoop:
 
     def close(self) -> None:
         self.selector.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
