@@ -292,16 +292,11 @@ class TestRun:
             self._distribute(None)
             return OK
         assert self.options is not None
-        error, value, timed_out = self._call_lifecycle("setup", None, self.options.setup_timeout)
-        if timed_out:
-            self.log("error", f"setup() execution timed out after {self.options.setup_timeout:g} seconds",
-                     hint="You can increase the time limit via the setupTimeout option")
-            return SETUP_TIMEOUT
-        if error is not None:
-            return self._lifecycle_error(error)
-        self.setup_json = value
-        self._distribute(value)
-        return OK
+        code, value = self._run_lifecycle("setup", None, self.options.setup_timeout, SETUP_TIMEOUT)
+        if code == OK:
+            self.setup_json = value
+            self._distribute(value)
+        return code
 
     def _distribute(self, data_json: str | None) -> None:
         for worker in self.workers:
@@ -311,14 +306,19 @@ class TestRun:
         if "teardown" not in self._exported:
             return OK
         assert self.options is not None
-        error, _, timed_out = self._call_lifecycle("teardown", self.setup_json, self.options.teardown_timeout)
+        return self._run_lifecycle("teardown", self.setup_json, self.options.teardown_timeout, TEARDOWN_TIMEOUT)[0]
+
+    def _run_lifecycle(self, name: str, arg_json: str | None, timeout: float, timeout_code: int) -> tuple[int, str | None]:
+        """setup() or teardown() with k6's messages and exit codes: (code, value JSON)."""
+        error, value, timed_out = self._call_lifecycle(name, arg_json, timeout)
         if timed_out:
-            self.log("error", f"teardown() execution timed out after {self.options.teardown_timeout:g} seconds",
-                     hint="You can increase the time limit via the teardownTimeout option")
-            return TEARDOWN_TIMEOUT
+            option = f"{name}Timeout"
+            self.log("error", f"{name}() execution timed out after {timeout:g} seconds",
+                     hint=f"You can increase the time limit via the {option} option")
+            return timeout_code, None
         if error is not None:
-            return self._lifecycle_error(error)
-        return OK
+            return self._lifecycle_error(error), None
+        return OK, value
 
     def _lifecycle_error(self, error: str) -> int:
         if error.startswith("AbortTest"):  # test.abort() logged it already
