@@ -2,7 +2,8 @@
 
 I/O callbacks and timers never call into JavaScript themselves; they append
 events to :attr:`EventLoop.events`, and the VU delivers the whole queue in one
-entry into the interpreter per wake-up (each entry costs a full GC).
+entry into the interpreter per wake-up (each entry costs a full GC). An event
+is a list of JSON values whose last item may be bytes (see VU._take_events).
 """
 
 from __future__ import annotations

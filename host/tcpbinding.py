@@ -19,6 +19,7 @@ from .tcp import Connection
 
 class TcpBinding:
     def __init__(self, engine: Engine, loop: EventLoop, metrics: Metrics, net: NetConfig):
+        self._engine = engine
         self._loop = loop
         self._metrics = metrics
         self.net = net
@@ -38,7 +39,7 @@ class TcpBinding:
         )
         conn.on("connect", lambda *addr: events.append(["c", sid, *addr]))
         conn.on("connect_error", lambda reason: self._forget(sid, ["f", sid, reason]))
-        conn.on("data", lambda chunk: events.append(["d", sid, chunk.decode("latin-1")]))
+        conn.on("data", lambda chunk: events.append(["d", sid, chunk]))
         conn.on("error", lambda method, reason: events.append(["e", sid, method, reason]))
         conn.on("close", lambda: self._forget(sid, ["x", sid]))
         conn.on("timeout", lambda: events.append(["t", sid]))
@@ -50,16 +51,25 @@ class TcpBinding:
         self._conns.pop(sid, None)
         self._loop.events.append(event)
 
-    def write(self, sid: int, payload: str, encoding: str, tags: dict[str, str], more: bool = False) -> list[Any]:
+    def write(
+        self, sid: int, payload: str | None, encoding: str, tags: dict[str, str], more: bool = False
+    ) -> list[Any]:
         """``[bytes, None, True]`` sent now, ``[write_id, None, False]`` queued,
-        ``[0, reason, False]`` refused; with ``more``, a slice of a larger write
-        is kept until its last slice comes (``[0, None, False]``)."""
+        ``[0, reason, False]`` refused; with ``more``, a slice of a larger
+        string is kept until its last slice comes (``[0, None, False]``).
+        Binary payloads do not come as text: they are read from the script's
+        side (Engine.take_bytes)."""
         conn = self._conns.get(sid)
         if conn is None or conn.closed:
             self._partial.pop(sid, None)
             return [0, "no active connection", False]
         try:
-            data = to_bytes(payload, encoding)
+            if encoding == "binary":
+                data = self._engine.take_bytes()
+                if data is None:
+                    raise EncodingError("the bytes to write were not a Uint8Array")
+            else:
+                data = to_bytes(payload, encoding)
         except EncodingError as exc:
             self._partial.pop(sid, None)
             conn.count_write_error(tags)

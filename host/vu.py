@@ -280,9 +280,7 @@ class VU:
                 # (a listener could run before the code awaiting it is ready).
                 return []
             if loop.events:
-                events = loop.events[:]
-                loop.events.clear()  # connections hold this very list
-                return events
+                return self._take_events()
             if self._settled and not loop.busy:
                 return None
             if not loop.busy or self.engine.has_unhandled_rejection():
@@ -313,10 +311,25 @@ class VU:
             "iter": self.iteration_in_instance,
         }
 
-    def _dispatch(self) -> None:
-        # Connections hold this very list, so empty it rather than replace it.
+    def _take_events(self) -> list[list[Any]]:
+        """The queued events, ready to cross into JavaScript. An event's bytes
+        (its last item) go into ``__k6host.inbox``; the event carries the slot."""
         events = self.loop.events[:]
-        self.loop.events.clear()
+        self.loop.events.clear()  # connections hold this very list
+        blobs: list[bytes] = []
+        for event in events:
+            if type(event[-1]) is bytes:
+                blobs.append(event[-1])
+                event[-1] = len(blobs) - 1
+        if blobs:
+            try:
+                self.engine.put_bytes(blobs)
+            except HostError as exc:  # the engine's heap is full: the iteration fails
+                self._on_fault(f"{exc.js_name}: {exc}")
+        return events
+
+    def _dispatch(self) -> None:
+        events = self._take_events()
         try:
             self.engine.eval("__k6host.dispatch(dukpy.e)", e=events)
         except ScriptError as exc:  # an unhandled promise rejection
@@ -337,6 +350,7 @@ class VU:
         self.tcp.close_all()
         self.metrics.flush()
         self.loop.close()
+        self.engine.close()
 
     # -- tags -------------------------------------------------------------------
     def enter_scenario(self, context: IterationContext) -> None:

@@ -28,6 +28,11 @@
     cjs: Object.create(null),
     // event type -> handler(event array); filled by modules (timers here, tcp in k6/x/tcp).
     handlers: Object.create(null),
+    // Bytes beside the JSON boundary (see Engine.put_bytes and take_bytes):
+    // Uint8Arrays the host put here for the events of one batch, and what
+    // a host call is about to read.
+    inbox: [],
+    outbox: null,
   }
   Object.defineProperty(g, "__k6host", { value: host })
   // What the built-in modules call Python with.
@@ -322,5 +327,6 @@
         host.fault(e)
       }
     }
+    host.inbox.length = 0
   }
 })(globalThis)

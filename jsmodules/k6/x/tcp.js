@@ -37,30 +37,15 @@ function parsePort(port) {
   return null
 }
 
-// bytes -> latin-1 string, the only way bytes cross to Python (as JSON text).
-// Joined once at the end: growing a string with += is quadratic in this engine.
-function bytesToLatin1(u8) {
-  const parts = []
-  for (let i = 0; i < u8.length; i += 8192) {
-    parts.push(String.fromCharCode.apply(null, u8.subarray(i, i + 8192)))
-  }
-  return parts.join("")
-}
-
-// What crosses to Python in one call. Larger writes cross in slices, so no
-// single JSON text comes near the engine's 128 MB heap.
+// What crosses to Python in one call. Larger strings cross in slices, so no
+// single JSON text comes near the engine's 128 MB heap. (Bytes do not cross
+// as JSON: see host.outbox.)
 const SLICE = 1 << 20
 
-// Slices of a write's payload, each ready to cross: [text, isLast].
+// Slices of a string payload, each ready to cross: [text, isLast]. Cut where
+// the encoding allows: whole base64 quads, whole hex pairs, and never between
+// the two halves of a surrogate pair.
 function* slices(data, encoding) {
-  if (typeof data !== "string") {
-    for (let i = 0; i < data.length || i === 0; i += SLICE) {
-      yield [bytesToLatin1(data.subarray(i, i + SLICE)), i + SLICE >= data.length]
-    }
-    return
-  }
-  // Cut where the encoding allows: whole base64 quads, whole hex pairs, and
-  // never between the two halves of a surrogate pair.
   const unit = encoding.startsWith("base64") ? 4 : encoding === "hex" ? 2 : 1
   let i = 0
   do {
@@ -74,11 +59,15 @@ function* slices(data, encoding) {
   } while (i < data.length)
 }
 
-function latin1ToBytes(s) {
-  const n = s.length
-  const u8 = new Uint8Array(n)
-  for (let i = 0; i < n; i++) u8[i] = s.charCodeAt(i)
-  return u8
+// Bytes go to Python beside the JSON boundary: it reads host.outbox during
+// the call (Engine.take_bytes).
+function writeBytes(id, payload, tags) {
+  host.outbox = payload
+  try {
+    return py("tcp.write", id, null, "binary", tags, false)
+  } finally {
+    host.outbox = null
+  }
 }
 
 class Socket {
@@ -193,9 +182,14 @@ class Socket {
       // The last: [bytes sent, null, true] when every byte left at once;
       // [write id, null, false] when the rest waits for the socket.
       let r
-      for (const [text, last] of slices(payload, encoding)) {
-        r = py("tcp.write", this.#id, text, encoding, tags, !last)
+      if (encoding === "binary") {
+        r = writeBytes(this.#id, payload, tags)
         if (r[1] !== null) return this.#failWrite(reject, r[1])
+      } else {
+        for (const [text, last] of slices(payload, encoding)) {
+          r = py("tcp.write", this.#id, text, encoding, tags, !last)
+          if (r[1] !== null) return this.#failWrite(reject, r[1])
+        }
       }
       if (r[2]) {
         this.#written += r[0]
@@ -289,11 +283,13 @@ class Socket {
         if (pending) pending.reject(err)
         return
       }
-      case "d":
+      case "d": {
         if (this.#state !== "open") return
-        this.#read += ev[2].length
-        this.#emit("data", latin1ToBytes(ev[2]))
+        const data = host.inbox[ev[2]] // a Uint8Array the host put there
+        this.#read += data.length
+        this.#emit("data", data)
         return
+      }
       case "e":
         this.#emit("error", new TCPError(ev[2], ev[3]))
         return
