@@ -8,6 +8,7 @@ is a list of JSON values whose last item may be bytes (see VU._take_events).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import selectors
@@ -38,6 +39,8 @@ class EventLoop:
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._live_timers = 0
+        # Entered around every wait that may block (the VU lets others run).
+        self.pause: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
 
     # -- timers -----------------------------------------------------------------
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
@@ -79,7 +82,12 @@ class EventLoop:
         elif self._heap:
             until_timer = max(self._heap[0][0] - time.monotonic(), 0.0)
             wait = until_timer if wait is None else min(wait, until_timer)
-        for key, mask in self.selector.select(wait):
+        if wait == 0.0:
+            ready = self.selector.select(0)
+        else:
+            with self.pause():
+                ready = self.selector.select(wait)
+        for key, mask in ready:
             key.data(mask)
         now = time.monotonic()
         heap = self._heap

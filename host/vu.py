@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import encoding
+from .baton import Baton
 from .console import Log, stack_for_log
 from .engine import Engine, HostError, ScriptError
 from .groups import GroupTree
@@ -52,6 +53,7 @@ class TestState:
     vus_active: int = 0
     vus_initialized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    baton: Baton = field(default_factory=Baton)  # which VU thread runs (see baton.py)
 
     def count(self, attribute: str, delta: int = 1) -> None:
         with self.lock:
@@ -118,7 +120,8 @@ class VU:
         self.modules = ModuleMap(test.script)
         self.engine = Engine(self.modules)
         self.modules.attach(self.engine)
-        self.engine.on_interrupt_check(self._should_stop)
+        self.engine.on_interrupt_check(self._interrupt_check)
+        self.loop.pause = test.baton.paused
         self.metrics = VUMetrics(self)
         self.tcp = TcpBinding(self.engine, self.loop, self.metrics, test.net)
         self.context = IterationContext()
@@ -247,6 +250,7 @@ class VU:
             if self._fault is None:
                 self._fault = "Uncaught (in promise) " + exc.text
         self.metrics.flush()
+        self.test.baton.share()
         # A stop also aborts running JavaScript (see Engine.on_interrupt_check),
         # which surfaces as an error: it is an interruption all the same.
         if self._interrupted or (self._fault is not None and self._should_stop()):
@@ -288,6 +292,12 @@ class VU:
                 # rejection nobody handled: ending the eval lets dukpy raise it.
                 return None
             loop.run_once(self._wait_limit())
+
+    def _interrupt_check(self) -> bool:
+        """Asked by the engine every few thousand operations: a long run of
+        JavaScript lets other VUs have their turn, and stops when it must."""
+        self.test.baton.share()
+        return self._should_stop()
 
     def _should_stop(self) -> bool:
         deadline = self._deadline()
@@ -420,7 +430,9 @@ class VU:
         deadline = self._deadline()
         if deadline is not None:
             until = min(until, deadline)
-        if self._stop.wait(max(0.0, until - time.monotonic())) or self._should_stop():
+        with self.test.baton.paused():
+            stopped = self._stop.wait(max(0.0, until - time.monotonic()))
+        if stopped or self._should_stop():
             # The script cannot catch this meaningfully: the iteration ends.
             self._interrupted = True
             raise IterationAborted("the test is stopping")

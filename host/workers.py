@@ -1,8 +1,9 @@
 """VU workers: each VU lives on its own thread for the whole test.
 
 k6's ``sleep()`` blocks only the VU that calls it; a thread per VU gives that
-for free, and the GIL is released whenever a VU waits (select, sleep). A VU's
-interpreter is only ever touched from its own thread.
+for free. A VU runs its jobs holding the run's baton (baton.py) and lets go of
+it whenever it waits (select, sleep). A VU's interpreter is only ever touched
+from its own thread.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ class VUWorker:
         return self
 
     def _main(self) -> None:
+        baton = self.test.baton
         try:
-            vu = VU(self.test, self.id)
-            self.options = vu.init()
+            with baton.holding():
+                vu = VU(self.test, self.id)
+                self.options = vu.init()
             self.vu = vu
             if self.id > 0:  # VU 0 runs setup/teardown and is not one of the test's VUs
                 self.test.count("vus_initialized")
@@ -49,7 +52,8 @@ class VUWorker:
             job = self._jobs.get()
             if job is None:
                 break
-            job(self.vu)
+            with baton.holding():
+                job(self.vu)
         self.vu.close()
 
     def submit(self, job: Job) -> None:
