@@ -81,6 +81,7 @@ class Connection(EventEmitter):
         self._opened_at: float | None = None
         self._out: deque[list] = deque()  # [write_id, memoryview, sent, tags]
         self._mask = 0
+        self._watching: Callable[[int], None] | None = None
         self._timeout = 0.0
         self._timer: Timer | None = None
         self._last_read = 0.0
@@ -311,7 +312,7 @@ class Connection(EventEmitter):
     def _drop_socket(self) -> None:
         if self._sock is not None:
             self._loop.unwatch(self._sock)
-            self._mask = 0
+            self._mask, self._watching = 0, None
             try:
                 self._sock.close()
             except OSError:
@@ -321,7 +322,9 @@ class Connection(EventEmitter):
     # -- helpers ----------------------------------------------------------------
     def _watch(self, mask: int, callback: Callable[[int], None]) -> None:
         assert self._sock is not None
-        self._mask = mask
+        if mask == self._mask and callback == self._watching:
+            return  # as it is: every write of a ping-pong came here (a syscall each)
+        self._mask, self._watching = mask, callback
         self._loop.watch(self._sock, mask, callback)
 
     def _metric(self, name: str, value: float, tags: dict[str, str] | None = None) -> None:
