@@ -61,21 +61,15 @@ def to_bytes(data: str, encoding: str) -> bytes:
 _B64_VARIANTS = {"std": (False, True), "rawstd": (False, False), "url": (True, True), "rawurl": (True, False)}
 
 
-def b64encode(text: str, binary: bool, variant: str) -> str:
-    """``binary``: ``text`` holds one byte per char; else it is encoded as UTF-8.
-
-    An unknown variant means std, as in k6.
-    """
+def b64encode(data: bytes, variant: str) -> str:
+    """An unknown variant means std, as in k6."""
     url, padded = _B64_VARIANTS.get(variant, _B64_VARIANTS["std"])
-    data = text.encode("latin-1") if binary else to_bytes(text, "utf8")
     out = base64.urlsafe_b64encode(data) if url else base64.b64encode(data)
     return (out if padded else out.rstrip(b"=")).decode("ascii")
 
 
-def b64decode(text: str, variant: str) -> str:
-    """Decoded bytes as a latin-1 string (one char per byte), for JavaScript.
-
-    As strict as Go's decoders, which k6 uses: padding exactly where the
+def b64decode(text: str, variant: str) -> bytes:
+    """As strict as Go's decoders, which k6 uses: padding exactly where the
     variant wants it, and errors that give the offending byte's offset.
     """
     url, padded = _B64_VARIANTS.get(variant, _B64_VARIANTS["std"])
@@ -87,9 +81,4 @@ def b64decode(text: str, variant: str) -> str:
     padding = len(text) - len(body)
     if (padded and (len(text) % 4 or padding > 2)) or (not padded and padding) or len(body) % 4 == 1:
         raise EncodingError(f"illegal base64 data at input byte {len(body) if padding or not padded else len(text)}")
-    data = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_" if url else None)
-    return data.decode("latin-1")
-
-
-def utf8(latin1: str) -> str:
-    return latin1.encode("latin-1").decode("utf-8", "replace")
+    return base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_" if url else None)

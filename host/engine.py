@@ -183,13 +183,14 @@ class Engine:
         return bool(self._fields[2])
 
     # -- bytes, beside the JSON boundary ------------------------------------------
-    # Both live on the object the runtime keeps at globalThis.__k6host:
-    # ``inbox``, an array the host fills with Uint8Arrays, and ``outbox``, the
-    # Uint8Array the script side hands over.
-    def put_bytes(self, chunks: list[bytes]) -> None:
-        """Set ``__k6host.inbox[i]`` to a new Uint8Array holding ``chunks[i]``."""
+    # They live on the object the runtime keeps at globalThis.__k6host: arrays
+    # the host fills with Uint8Arrays (``inbox`` for events, ``returned`` for a
+    # host function's result), and ``outbox``, the Uint8Array the script side
+    # hands over for the host call it is making.
+    def put_bytes(self, chunks: list[bytes], box: bytes = b"inbox") -> None:
+        """Set ``__k6host[box][i]`` to a new Uint8Array holding ``chunks[i]``."""
         q, ctx = _quickjs, self._context
-        inbox = self._held(b"inbox")
+        inbox = self._held(box)
         for i, chunk in enumerate(chunks):
             value = q.JS_NewUint8ArrayCopy(ctx, chunk, len(chunk))
             if value.tag == _JS_TAG_EXCEPTION:

@@ -158,9 +158,8 @@ class VU:
         e.export("shared.length", self._shared_length)
         e.export("shared.store", self._shared_store)
         e.export("shared.item", test.shared.item)
-        e.export("encoding.b64encode", encoding.b64encode)
-        e.export("encoding.b64decode", encoding.b64decode)
-        e.export("encoding.utf8", encoding.utf8)
+        e.export("encoding.b64encode", self._b64encode)
+        e.export("encoding.b64decode", self._b64decode)
         e.export("exec.options", lambda: self.test.options)
         e.export("test.fail", self._test_fail)
         e.export("test.abort", self._test_abort)
@@ -450,7 +449,7 @@ class VU:
             "tags": dict(self.sample_tags),
         }
 
-    def _open(self, base: str, path: str, mode: str | None) -> str:
+    def _open(self, base: str, path: str, mode: str | None) -> str | None:
         if not (self._in_init or self._interactive):
             raise ValueError("open() can be called only in the init context (outside the default function)")
         if not isinstance(path, str) or not path:
@@ -464,8 +463,24 @@ class VU:
         except OSError as exc:
             raise ValueError(f"open({path!r}): {exc.strerror or exc}: {full}") from None
         if mode == "b":
-            return data.decode("latin-1")
+            self.engine.put_bytes([data], b"returned")
+            return None
         return data.decode("utf-8", "replace")
+
+    def _b64encode(self, text: str | None, variant: str) -> str:
+        """``text`` is encoded as UTF-8; None: the bytes are on the script's side."""
+        data = self.engine.take_bytes() if text is None else encoding.to_bytes(text, "utf8")
+        if data is None:
+            raise HostError("b64encode: the bytes to encode were not readable")
+        return encoding.b64encode(data, variant)
+
+    def _b64decode(self, text: str, variant: str, as_string: bool) -> str | None:
+        """The decoded text; or the bytes, left for the script (host.takeReturned)."""
+        data = encoding.b64decode(text, variant)
+        if as_string:
+            return data.decode("utf-8", "replace")
+        self.engine.put_bytes([data], b"returned")
+        return None
 
     def _check(self, name: str, ok: bool, tags: dict[str, str]) -> None:
         self.test.groups.check(self.group_path, name, ok)

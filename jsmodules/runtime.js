@@ -29,14 +29,30 @@
     // event type -> handler(event array); filled by modules (timers here, tcp in k6/x/tcp).
     handlers: Object.create(null),
     // Bytes beside the JSON boundary (see Engine.put_bytes and take_bytes):
-    // Uint8Arrays the host put here for the events of one batch, and what
-    // a host call is about to read.
+    // Uint8Arrays the host put here for the events of one batch, or as a
+    // host function's result, and what a host call is about to read.
     inbox: [],
+    returned: [],
     outbox: null,
   }
   Object.defineProperty(g, "__k6host", { value: host })
   // What the built-in modules call Python with.
   host.call = callPython
+  // A host function that returns bytes leaves them in host.returned.
+  host.takeReturned = function () {
+    const bytes = host.returned[0]
+    host.returned.length = 0
+    return bytes
+  }
+  // Calls a host function that reads `bytes` (a Uint8Array) on its side.
+  host.callWithBytes = function (bytes, name, ...args) {
+    host.outbox = bytes
+    try {
+      return callPython(name, ...args)
+    } finally {
+      host.outbox = null
+    }
+  }
 
   // ---- Promise ------------------------------------------------------------------
   // QuickJS-NG 0.11 (inside dukpy 0.6) has CVE-2023-48184: its cycle collector
@@ -281,10 +297,7 @@
   host.makeOpen = function (base) {
     return function open(path, mode) {
       const text = py("open", base, path, mode === undefined ? null : mode)
-      if (mode !== "b") return text
-      const bytes = new Uint8Array(text.length)
-      for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
-      return bytes.buffer
+      return mode === "b" ? host.takeReturned().buffer : text
     }
   }
   g.open = host.makeOpen("")

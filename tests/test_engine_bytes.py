@@ -125,3 +125,19 @@ def test_writing_a_view_of_a_detached_buffer_rejects_and_the_socket_goes_on(run_
     )
     assert run.exit_code == 0, run.output
     assert run.report() == {"error": "TypeError: ArrayBuffer is detached", "echoed": [1, 2, 3]}
+
+
+def test_b64_of_a_view_encodes_only_its_bytes_and_decodes_back(run_js):
+    run = run_js(
+        """
+        import { b64encode, b64decode } from "k6/encoding"
+        export default function () {
+          const all = new Uint8Array(256).map((_, i) => i)
+          const view = all.subarray(250, 256)
+          const text = b64encode(view)
+          report([text, Array.from(new Uint8Array(b64decode(text))), b64decode(b64encode("héllo"), "std", "s")])
+        }
+        """
+    )
+    assert run.exit_code == 0, run.output
+    assert run.report() == ["+vv8/f7/", [250, 251, 252, 253, 254, 255], "héllo"]

@@ -39,7 +39,7 @@ function parsePort(port) {
 
 // What crosses to Python in one call. Larger strings cross in slices, so no
 // single JSON text comes near the engine's 128 MB heap. (Bytes do not cross
-// as JSON: see host.outbox.)
+// as JSON: see host.callWithBytes.)
 const SLICE = 1 << 20
 
 // Slices of a string payload, each ready to cross: [text, isLast]. Cut where
@@ -57,17 +57,6 @@ function* slices(data, encoding) {
     yield [data.slice(i, end), end >= data.length]
     i = end
   } while (i < data.length)
-}
-
-// Bytes go to Python beside the JSON boundary: it reads host.outbox during
-// the call (Engine.take_bytes).
-function writeBytes(id, payload, tags) {
-  host.outbox = payload
-  try {
-    return py("tcp.write", id, null, "binary", tags, false)
-  } finally {
-    host.outbox = null
-  }
 }
 
 class Socket {
@@ -183,7 +172,7 @@ class Socket {
       // [write id, null, false] when the rest waits for the socket.
       let r
       if (encoding === "binary") {
-        r = writeBytes(this.#id, payload, tags)
+        r = host.callWithBytes(payload, "tcp.write", this.#id, null, encoding, tags, false)
         if (r[1] !== null) return this.#failWrite(reject, r[1])
       } else {
         for (const [text, last] of slices(payload, encoding)) {
