@@ -131,6 +131,9 @@ class _JSValue(ctypes.Structure):
 
 
 _JS_TAG_EXCEPTION = 6
+_JS_TAG_OBJECT = -1
+# 32-bit builds pack a JSValue into 8 bytes (NaN boxing): refuse to guess.
+assert ctypes.sizeof(ctypes.c_void_p) == 8, "k6host needs a 64-bit Python"
 for _name, _args, _result in [
     ("JS_GetGlobalObject", [ctypes.c_void_p], _JSValue),
     ("JS_GetPropertyStr", [ctypes.c_void_p, _JSValue, ctypes.c_char_p], _JSValue),
@@ -195,11 +198,11 @@ class Engine:
             value = q.JS_NewUint8ArrayCopy(ctx, chunk, len(chunk))
             if value.tag == _JS_TAG_EXCEPTION:
                 self._drop_exception()
-                raise HostError(f"out of memory for {len(chunk)} bytes of received data")
+                raise HostError(f"out of memory: no room for {len(chunk)} bytes in the engine's heap")
             # Takes ownership of value, whatever it returns.
             if q.JS_SetPropertyUint32(ctx, inbox, i, value) < 0:
                 self._drop_exception()
-                raise HostError("out of memory while handing over received data")
+                raise HostError(f"out of memory: no room for {len(chunk)} bytes in the engine's heap")
 
     def take_bytes(self) -> bytes | None:
         """A copy of the bytes of ``__k6host.outbox`` (None unless it is a Uint8Array)."""
@@ -225,8 +228,11 @@ class Engine:
             value = q.JS_GetPropertyStr(ctx, owner, name or b"__k6host")
             if not name:
                 q.JS_FreeValue(ctx, owner)
-            if value.tag == _JS_TAG_EXCEPTION:  # pragma: no cover - plain data properties
-                self._drop_exception()
+            if value.tag != _JS_TAG_OBJECT:  # runtime.js made them: not loaded yet
+                if value.tag == _JS_TAG_EXCEPTION:
+                    self._drop_exception()
+                else:
+                    _quickjs.JS_FreeValue(ctx, value)
                 raise HostError("the k6host runtime is not loaded")
             self._values[name] = value
         return value

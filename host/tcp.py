@@ -15,6 +15,7 @@ JavaScript:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import selectors
@@ -43,6 +44,17 @@ def _recv_buffer() -> memoryview:
     if buffer is None:
         buffer = _buffers.view = memoryview(bytearray(RECV_SIZE))
     return buffer
+
+
+def _is_address(host: str) -> bool:
+    """Whether ``host`` is an IP address (no lookup needed)."""
+    for family, text in ((socket.AF_INET, host), (socket.AF_INET6, host.strip("[]").split("%", 1)[0])):
+        try:
+            socket.inet_pton(family, text)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
 
 
 def os_reason(exc: BaseException) -> str:
@@ -96,8 +108,12 @@ class Connection(EventEmitter):
         if not host or len(host) > 253:
             return self._fail(f"invalid host {host!r}")
         started = time.perf_counter()
+        # A lookup of a name may take long: other VUs run meanwhile. (An
+        # address needs none, and handing the baton over costs two switches.)
+        waiting = contextlib.nullcontext() if _is_address(host) else self._loop.pause()
         try:
-            self._addresses = self._resolve(host, port)
+            with waiting:
+                self._addresses = self._resolve(host, port)
         except BlockedError as exc:
             return self._fail(str(exc))
         except (OSError, UnicodeError, ValueError) as exc:

@@ -310,6 +310,10 @@
   host.resets = [host.clearTimers]
   host.reset = function () {
     for (const fn of host.resets) fn()
+    // An interrupted iteration skips the code that empties these.
+    host.inbox.length = 0
+    host.returned.length = 0
+    host.outbox = null
   }
 
   // The event pump of an iteration: it runs as a promise job inside the one

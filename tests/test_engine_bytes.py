@@ -141,3 +141,14 @@ def test_b64_of_a_view_encodes_only_its_bytes_and_decodes_back(run_js):
     )
     assert run.exit_code == 0, run.output
     assert run.report() == ["+vv8/f7/", [250, 251, 252, 253, 254, 255], "héllo"]
+
+
+def test_bytes_before_the_runtime_is_loaded_are_refused(tmp_path):
+    script = tmp_path / "script.js"
+    script.write_text("export default function () {}\n")
+    bare = Engine(ModuleMap(str(script)))
+    with pytest.raises(HostError, match="runtime is not loaded"):
+        bare.put_bytes([b"x"])
+    with pytest.raises(HostError, match="runtime is not loaded"):
+        bare.take_bytes()
+    assert bare.eval("typeof __k6host") == "undefined"  # and nothing was cached or left pending
