@@ -8,14 +8,14 @@ is a list of JSON values whose last item may be bytes (see VU._take_events).
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import selectors
 import time
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 IoCallback = Callable[[int], None]
+T = TypeVar("T")
 
 
 class Timer:
@@ -39,8 +39,11 @@ class EventLoop:
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._live_timers = 0
-        # Entered around every wait that may block (the VU lets others run).
-        self.pause: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
+        # A VU on a hub waits through it, so that other VUs run meanwhile:
+        # park(fd, seconds) returns when fd is readable or the time is up;
+        # call_blocking(fn) runs fn on a helper thread.
+        self.park: Callable[[int, float | None], None] | None = None
+        self.call_blocking: Callable[[Callable[[], T]], T] = lambda fn: fn()
 
     # -- timers -----------------------------------------------------------------
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
@@ -82,12 +85,10 @@ class EventLoop:
         elif self._heap:
             until_timer = max(self._heap[0][0] - time.monotonic(), 0.0)
             wait = until_timer if wait is None else min(wait, until_timer)
-        if wait == 0.0:
-            ready = self.selector.select(0)
-        else:
-            with self.pause():
-                ready = self.selector.select(wait)
-        for key, mask in ready:
+        if wait != 0.0 and self.park is not None:
+            self.park(self.selector.fileno(), wait)
+            wait = 0.0
+        for key, mask in self.selector.select(wait):
             key.data(mask)
         now = time.monotonic()
         heap = self._heap

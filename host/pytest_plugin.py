@@ -121,11 +121,13 @@ class JSFile(pytest.File):
         try:
             (worker,) = start_workers(test, range(1, 2))
         except ScriptError as exc:
+            test.hub.join(1.0)
             raise self.CollectError(stack_for_log(exc.text)) from None
         try:
             names = worker.call(lambda vu: vu.exported_functions())
         finally:
             worker.shutdown()
+            test.hub.join(1.0)
         for name in names:
             if name == "default" or name.startswith("test"):
                 yield JSItem.from_parent(self, name=name, export=name)

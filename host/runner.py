@@ -157,6 +157,7 @@ class TestRun:
             interrupts.restore()
             for worker in self.workers + ([self.lifecycle] if self.lifecycle else []):
                 worker.shutdown(1.0)
+            self.test.hub.join(1.0)
             for output in self.test.metrics.outputs:
                 output.close()
         if interrupts.received:

@@ -15,7 +15,6 @@ JavaScript:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import selectors
@@ -109,11 +108,12 @@ class Connection(EventEmitter):
             return self._fail(f"invalid host {host!r}")
         started = time.perf_counter()
         # A lookup of a name may take long: other VUs run meanwhile. (An
-        # address needs none, and handing the baton over costs two switches.)
-        waiting = contextlib.nullcontext() if _is_address(host) else self._loop.pause()
+        # address needs none, and a helper thread would cost two switches.)
         try:
-            with waiting:
+            if _is_address(host):
                 self._addresses = self._resolve(host, port)
+            else:
+                self._addresses = self._loop.call_blocking(lambda: self._resolve(host, port))
         except BlockedError as exc:
             return self._fail(str(exc))
         except (OSError, UnicodeError, ValueError) as exc:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import encoding
-from .baton import Baton
+from .hub import Hub
 from .console import Log, stack_for_log
 from .engine import Engine, HostError, ScriptError
 from .groups import GroupTree
@@ -53,7 +53,7 @@ class TestState:
     vus_active: int = 0
     vus_initialized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    baton: Baton = field(default_factory=Baton)  # which VU thread runs (see baton.py)
+    hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (hub.py)
 
     def count(self, attribute: str, delta: int = 1) -> None:
         with self.lock:
@@ -113,15 +113,20 @@ class VUMetrics:
 
 
 class VU:
-    def __init__(self, test: TestState, vu_id: int):
+    def __init__(self, test: TestState, vu_id: int, hub: Hub | None = None):
+        """``hub``: the VU runs as one of its greenlets, and waits through it;
+        without, it blocks its thread (the REPL)."""
         self.test = test
         self.id = vu_id
+        self.hub = hub
         self.loop = EventLoop()
         self.modules = ModuleMap(test.script)
         self.engine = Engine(self.modules)
         self.modules.attach(self.engine)
         self.engine.on_interrupt_check(self._interrupt_check)
-        self.loop.pause = test.baton.paused
+        if hub is not None:
+            self.loop.park = hub.wait
+            self.loop.call_blocking = hub.call_blocking
         self.metrics = VUMetrics(self)
         self.tcp = TcpBinding(self.engine, self.loop, self.metrics, test.net)
         self.context = IterationContext()
@@ -249,7 +254,8 @@ class VU:
             if self._fault is None:
                 self._fault = "Uncaught (in promise) " + exc.text
         self.metrics.flush()
-        self.test.baton.share()
+        if self.hub is not None:
+            self.hub.share()
         # A stop also aborts running JavaScript (see Engine.on_interrupt_check),
         # which surfaces as an error: it is an interruption all the same.
         if self._interrupted or (self._fault is not None and self._should_stop()):
@@ -295,7 +301,8 @@ class VU:
     def _interrupt_check(self) -> bool:
         """Asked by the engine every few thousand operations: a long run of
         JavaScript lets other VUs have their turn, and stops when it must."""
-        self.test.baton.share()
+        if self.hub is not None:
+            self.hub.share()
         return self._should_stop()
 
     def _should_stop(self) -> bool:
@@ -429,8 +436,12 @@ class VU:
         deadline = self._deadline()
         if deadline is not None:
             until = min(until, deadline)
-        with self.test.baton.paused():
-            stopped = self._stop.wait(max(0.0, until - time.monotonic()))
+        left = max(0.0, until - time.monotonic())
+        if self.hub is not None:
+            self.hub.wait(None, left, self._stop)
+            stopped = self._stop.is_set()
+        else:
+            stopped = self._stop.wait(left)
         if stopped or self._should_stop():
             # The script cannot catch this meaningfully: the iteration ends.
             self._interrupted = True

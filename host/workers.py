@@ -1,18 +1,20 @@
-"""VU workers: each VU lives on its own thread for the whole test.
+"""VU workers: each VU is a greenlet on the run's hub thread for the whole test.
 
-k6's ``sleep()`` blocks only the VU that calls it; a thread per VU gives that
-for free. A VU runs its jobs holding the run's baton (baton.py) and lets go of
-it whenever it waits (select, sleep). A VU's interpreter is only ever touched
-from its own thread.
+k6's ``sleep()`` blocks only the VU that calls it; here a VU that waits (for
+its sockets, a timer, sleep(), its next job) lets the hub run another
+(hub.py). A VU's interpreter is only ever touched from the hub's thread.
 """
 
 from __future__ import annotations
 
-import queue
+import collections
 import threading
 from typing import Any, Callable
 
+import greenlet
+
 from .engine import ScriptError
+from .hub import Hub
 from .vu import VU, TestState
 
 Job = Callable[[VU], None]
@@ -26,42 +28,53 @@ class VUWorker:
         self.options: dict[str, Any] = {}
         self.init_error: ScriptError | OSError | None = None
         self.ready = threading.Event()
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._main, name=f"vu-{vu_id}", daemon=True)
+        self._hub: Hub = test.hub
+        self._jobs: collections.deque[Job | None] = collections.deque()  # touched on the hub's thread only
+        self._greenlet: greenlet.greenlet | None = None
+        self._finished = threading.Event()
 
     def start(self) -> VUWorker:
-        self._thread.start()
+        self._hub.spawn(self._main)
         return self
 
     def _main(self) -> None:
-        baton = self.test.baton
+        self._greenlet = greenlet.getcurrent()
         try:
-            with baton.holding():
-                vu = VU(self.test, self.id)
+            try:
+                vu = VU(self.test, self.id, self._hub)
                 self.options = vu.init()
-            self.vu = vu
-            if self.id > 0:  # VU 0 runs setup/teardown and is not one of the test's VUs
-                self.test.count("vus_initialized")
-        except (ScriptError, OSError) as exc:  # OSError: out of file descriptors, say
-            self.init_error = exc
-        finally:
-            self.ready.set()
-        if self.vu is None:
-            return
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                break
-            with baton.holding():
+                self.vu = vu
+                if self.id > 0:  # VU 0 runs setup/teardown and is not one of the test's VUs
+                    self.test.count("vus_initialized")
+            except (ScriptError, OSError) as exc:  # OSError: out of file descriptors, say
+                self.init_error = exc
+            finally:
+                self.ready.set()
+            if self.vu is None:
+                return
+            while True:
+                while not self._jobs:
+                    self._hub.wait(None, None)  # until submit() wakes it
+                job = self._jobs.popleft()
+                if job is None:
+                    break
                 job(self.vu)
-        self.vu.close()
+            self.vu.close()
+        finally:
+            self._finished.set()
 
-    def submit(self, job: Job) -> None:
-        """Run ``job(vu)`` on this VU's thread, after the jobs before it."""
-        self._jobs.put(job)
+    def submit(self, job: Job | None) -> None:
+        """Run ``job(vu)`` on this VU, after the jobs before it (None: end)."""
+
+        def deliver() -> None:
+            self._jobs.append(job)
+            if self._greenlet is not None:
+                self._hub.wake(self._greenlet)
+
+        self._hub.post(deliver)
 
     def call(self, job: Callable[[VU], Any]) -> Any:
-        """Run ``job(vu)`` on this VU's thread and wait for its result."""
+        """Run ``job(vu)`` on this VU and wait for its result (from another thread)."""
         done = threading.Event()
         box: list[Any] = []
 
@@ -81,12 +94,12 @@ class VUWorker:
         return value
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout)
+        self.submit(None)
+        self._finished.wait(timeout)
 
 
 def start_workers(test: TestState, ids: range) -> list[VUWorker]:
-    """Start VUs ``ids`` (their init code runs in parallel threads) and wait for them.
+    """Start VUs ``ids`` (their init code runs one after another on the hub) and wait for them.
 
     Raises the first init error (ScriptError, or OSError when the machine
     refuses the VU its resources), as k6 stops at the first VU that fails.
