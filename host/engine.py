@@ -106,14 +106,14 @@ _WRAPPER_PREFIX = "(function (exports, require, module, __filename, __dirname, o
 
 # QuickJS asks its interrupt handler, every few thousand operations, whether to
 # abort the running code. dukpy's handler only looks at signals, which Python
-# handles on the main thread alone, so a VU thread in a busy loop could never
-# be stopped, and held the GIL meanwhile. The host installs its own handler
-# (QuickJS exports JS_SetInterruptHandler; dukpy's capsule holds the runtime
-# pointer first): it runs a little Python, which lets the GIL pass to other
-# threads, and aborts the code when the VU must stop.
+# handles on the main thread alone, so a VU in a busy loop could never be
+# stopped, and kept every other VU from running. The host installs its own
+# handler (QuickJS exports JS_SetInterruptHandler; dukpy's capsule holds the
+# runtime pointer first): it runs a little Python, which lets other VUs and
+# threads have their turn, and aborts the code when the VU must stop.
 _INTERRUPT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 # PyDLL: these calls keep the GIL. A CDLL call would release and retake it,
-# and with many VU threads every such hand-over costs a scheduler round trip.
+# and every such hand-over to another thread costs a scheduler round trip.
 _quickjs = ctypes.PyDLL(_dukpy.__file__)
 _quickjs.JS_SetInterruptHandler.argtypes = [ctypes.c_void_p, _INTERRUPT, ctypes.c_void_p]
 _quickjs.JS_SetInterruptHandler.restype = None

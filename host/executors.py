@@ -1,7 +1,8 @@
 """k6's executors: when each VU starts an iteration of a scenario.
 
 Each scenario runs in its own thread (``Executor.run``), takes VUs from the
-shared pool, and hands them jobs that run on the VUs' own threads. Stopping
+shared pool, and hands them jobs that run on the VUs (greenlets on the run's
+hub thread: see hub.py and workers.py). Stopping
 follows k6: when a scenario's time is up no iteration starts, and the ones
 in flight get ``gracefulStop`` (``gracefulRampDown`` for VUs a ramp retires)
 before they are interrupted.
@@ -46,7 +47,7 @@ class VUPool:
             self._idle.append(worker)
 
     def grow(self) -> VUWorker:
-        """Initialize one more VU (its init code runs now, on its own thread)."""
+        """Initialize one more VU (its init code runs now, on the hub)."""
         with self._lock:
             vu_id = self._next_id
             self._next_id += 1

@@ -57,7 +57,7 @@ class _Group:
 
 
 class GroupTree:
-    """Groups entered and checks run, with pass and fail counts; safe to use from every VU thread."""
+    """Groups entered and checks run, with pass and fail counts; safe to use from every thread."""
 
     def __init__(self) -> None:
         self._root = _Group("", "")

@@ -217,7 +217,7 @@ class Output(Protocol):
 
 
 class Metrics:
-    """The registry and sinks of one test run; safe to use from every VU thread."""
+    """The registry and sinks of one test run; safe to use from every thread."""
 
     def __init__(self, record: bool = False) -> None:
         self._metrics: dict[str, Metric] = {}
@@ -283,9 +283,9 @@ class Metrics:
     def submit(self, samples: list[tuple[str, float, dict[str, str], float]]) -> None:
         """Hand over a VU's batch of samples without waiting for the lock.
 
-        With many VU threads, waiting on a lock (and so giving up the GIL)
-        once per batch was a measurable share of a VU's time; a queue put is
-        not. Readers take pending batches in first (``drain``).
+        A VU waiting on a lock that a reader holds would stall the hub thread
+        and every VU on it; a queue put never waits. Readers take pending
+        batches in first (``drain``).
         """
         self._pending.put(samples)
 

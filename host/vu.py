@@ -1,7 +1,9 @@
 """A virtual user: one interpreter, one event loop, the script loaded into it.
 
 A VU is used from one thread only: the one that created it (QuickJS checks
-stack depth against the thread that made the runtime).
+stack depth against the thread that made the runtime). In a run that is the
+hub's thread, where the VU is a greenlet (hub.py); at the REPL, a thread of
+its own.
 """
 
 from __future__ import annotations
