@@ -22,7 +22,6 @@ import os
 import select
 import threading
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -32,6 +31,8 @@ T = TypeVar("T")
 
 # How long a VU may run while others are ready (Python's GIL switch interval).
 SLICE = 0.005
+# How long the hub sleeps, once a slice, while VUs keep it busy.
+_BREATHE = 0.0002
 # How often parked VUs look at their stop flags (set from other threads).
 _STOP_SCAN = 0.05
 
@@ -61,16 +62,16 @@ class Hub:
         self._live = 0
         self._thread: threading.Thread | None = None
         self._root: greenlet.greenlet | None = None  # the hub thread's own greenlet
-        self._since = 0.0
+        self._since = self._last_poll = self._last_scan = 0.0
         self._current_park: dict[greenlet.greenlet, _Park] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     # -- from any thread --------------------------------------------------------------
-    def spawn(self, fn: Callable[[], None], name: str = "vu") -> None:
+    def spawn(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` as a new greenlet on the hub's thread."""
         with self._lock:
             self._live += 1
-        self.post(lambda: self._ready.append(greenlet.greenlet(self._guard(fn, name), parent=self._root)))
+        self.post(lambda: self._ready.append(greenlet.greenlet(self._guard(fn), parent=self._root)))
 
     def post(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the hub's thread, soon."""
@@ -120,8 +121,8 @@ class Hub:
         self._root.switch()
 
     def share(self) -> None:
-        """Give way to the other ready VUs once this one has run a slice."""
-        if (self._ready or self._posts) and time.monotonic() - self._since >= SLICE and self.on_hub():
+        """Give way to the other VUs once this one has run a slice."""
+        if time.monotonic() - self._since >= SLICE and self.on_hub():
             self._ready.append(greenlet.getcurrent())
             assert self._root is not None
             self._root.switch()
@@ -179,12 +180,14 @@ class Hub:
         self._poller.register(fd, mask)
         self._armed.add(fd)
 
-    def _guard(self, fn: Callable[[], None], name: str) -> Callable[[], None]:
+    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 fn()
-            except BaseException:  # a bug: say so, as a dying thread would
-                traceback.print_exc()
+            except BaseException as exc:  # a bug: say so, as a dying thread would
+                threading.excepthook(
+                    threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, threading.current_thread()))
+                )
             finally:
                 with self._lock:
                     self._live -= 1
@@ -193,17 +196,23 @@ class Hub:
 
     def _main(self) -> None:
         self._root = greenlet.getcurrent()
-        self._current_park = {}
-        last_scan = time.monotonic()
+        self._last_scan = self._last_poll = time.monotonic()
         while True:
             while self._posts:
                 self._posts.popleft()()
-            while self._ready:
+            if self._ready:
                 glet = self._ready.popleft()
                 self._since = time.monotonic()
                 glet.switch()
-                while self._posts:
-                    self._posts.popleft()()
+                # While VUs keep running, still look at sockets and timers
+                # every slice, or a VU waiting on them would starve; and let
+                # other threads (executors, the main thread) run: a thread that
+                # lets go of the GIL only for an instant at a time (each socket
+                # call) can keep one that waits for it out for good.
+                if time.monotonic() - self._last_poll >= SLICE:
+                    self._gather(0.0)
+                    time.sleep(_BREATHE)
+                continue
             with self._lock:
                 if self._live == 0 and not self._posts:
                     # No VU is left: the next post starts a new thread.
@@ -215,27 +224,32 @@ class Hub:
                     os.close(self._wake_w)
                     self._thread = self._root = None
                     return
-            timeout = _STOP_SCAN
             while self._timers and self._timers[0][2].done:
                 heapq.heappop(self._timers)
+            timeout = _STOP_SCAN
             if self._timers:
                 timeout = min(timeout, max(0.0, self._timers[0][0] - time.monotonic()))
-            for fd, _ in self._poller.poll(timeout):
-                if fd == self._wake_r:
-                    try:
-                        while os.read(self._wake_r, 4096):
-                            pass
-                    except BlockingIOError:
+            self._gather(timeout)
+
+    def _gather(self, timeout: float) -> None:
+        """Make ready the VUs whose fd is readable, whose time is up, or whose
+        stop flag is set (waiting up to ``timeout`` for the first of them)."""
+        for fd, _ in self._poller.poll(timeout):
+            if fd == self._wake_r:
+                try:
+                    while os.read(self._wake_r, 4096):
                         pass
-                    continue
-                park = self._by_fd.get(fd)
-                if park is not None:
-                    self._resume(park)
-            now = time.monotonic()
-            timers = self._timers
-            while timers and timers[0][0] <= now:
-                self._resume(heapq.heappop(timers)[2])
-            if now - last_scan >= _STOP_SCAN:
-                last_scan = now
-                for park in [p for p in self._stoppable if p.stop is not None and p.stop.is_set()]:
-                    self._resume(park)
+                except BlockingIOError:
+                    pass
+                continue
+            park = self._by_fd.get(fd)
+            if park is not None:
+                self._resume(park)
+        now = self._last_poll = time.monotonic()
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            self._resume(heapq.heappop(timers)[2])
+        if now - self._last_scan >= _STOP_SCAN:
+            self._last_scan = now
+            for park in [p for p in self._stoppable if p.stop is not None and p.stop.is_set()]:
+                self._resume(park)

@@ -133,7 +133,7 @@ def run_bounded(path: Path, env: dict[str, str], bound: float) -> BoundedRun:
         stacks = "\n".join(
             f"--- {t.name}\n" + "".join(traceback.format_stack(sys._current_frames()[t.ident]))
             for t in threading.enumerate()
-            if t.ident in sys._current_frames() and (t.name.startswith("vu-") or t.name == "bounded-run")
+            if t.ident in sys._current_frames() and t.name in ("vus", "bounded-run")
         )
         pytest.fail(f"the run did not end within {bound}s; output so far:\n{stream.getvalue()}\n{stacks}")
     (result,) = box

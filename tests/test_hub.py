@@ -1,0 +1,184 @@
+"""The hub: VUs as greenlets on one thread (host/hub.py), over real sockets and timers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from k6host.hub import Hub
+from test_faults import open_fds, run_bounded
+
+
+def _in_hub(hub: Hub, fns) -> list:
+    """Run each of ``fns`` as a VU greenlet; wait for all; their results (or exceptions)."""
+    results: list = [None] * len(fns)
+    finished = [threading.Event() for _ in fns]
+
+    def runner(i, fn):
+        def run():
+            try:
+                results[i] = fn()
+            except Exception as exc:  # handed back to the test
+                results[i] = exc
+            finally:
+                finished[i].set()  # never block here: it would stop the hub's thread
+
+        return run
+
+    for i, fn in enumerate(fns):
+        hub.spawn(runner(i, fn))
+    for event in finished:
+        assert event.wait(10), "a VU did not finish"
+    hub.join(5)
+    return results
+
+
+def test_a_vu_waiting_on_its_socket_lets_the_others_run_and_wakes_when_data_comes():
+    hub = Hub()
+    a, b = socket.socketpair()
+    order = []
+
+    def reader():
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        selector.register(a, selectors.EVENT_READ)
+        order.append("reader waits")
+        hub.wait(selector.fileno(), 5.0)
+        order.append("reader woke")
+        data = a.recv(10)
+        selector.close()
+        return data
+
+    def writer():
+        order.append("writer runs")
+        b.send(b"hello")
+        return "sent"
+
+    try:
+        results = _in_hub(hub, [reader, writer])
+    finally:
+        a.close()
+        b.close()
+    assert results == [b"hello", "sent"]
+    assert order == ["reader waits", "writer runs", "reader woke"]
+
+
+def test_a_wait_ends_at_its_timeout_or_when_its_stop_flag_is_set():
+    hub = Hub()
+    stop = threading.Event()
+
+    def timed():
+        started = time.monotonic()
+        hub.wait(None, 0.1)
+        return time.monotonic() - started
+
+    def stopped():
+        started = time.monotonic()
+        hub.wait(None, 30.0, stop)
+        return time.monotonic() - started
+
+    threading.Timer(0.2, stop.set).start()
+    timed_s, stopped_s = _in_hub(hub, [timed, stopped])
+    assert 0.09 <= timed_s < 1.0
+    assert 0.15 <= stopped_s < 2.0  # not the 30 s it asked for
+
+
+def test_a_busy_vu_gives_way_to_the_others():
+    hub = Hub()
+    ticks = []
+
+    def busy():
+        until = time.monotonic() + 0.3
+        while time.monotonic() < until:
+            hub.share()
+        return "busy done"
+
+    def ticker():
+        for _ in range(5):
+            ticks.append(time.monotonic())
+            hub.wait(None, 0.01)
+        return "ticker done"
+
+    started = time.monotonic()
+    assert _in_hub(hub, [busy, ticker]) == ["busy done", "ticker done"]
+    # The ticker got its turns while the busy VU ran, not after it.
+    assert ticks[-1] - started < 0.25
+
+
+def test_a_blocking_call_runs_on_a_helper_thread_and_hands_back_its_result_or_error():
+    hub = Hub()
+    threads = []
+
+    def lookup():
+        return hub.call_blocking(lambda: (threads.append(threading.current_thread().name), "result")[1])
+
+    def failing():
+        return hub.call_blocking(lambda: socket.getaddrinfo("name.invalid", 80))
+
+    results = _in_hub(hub, [lookup, failing])
+    assert results[0] == "result"
+    assert isinstance(results[1], OSError)
+    assert threads and threads[0].startswith("vus-blocking")
+    # Outside the hub it is a plain call.
+    assert hub.call_blocking(lambda: threading.current_thread().name) == threading.current_thread().name
+
+
+def test_share_and_call_blocking_outside_the_hub_are_harmless():
+    hub = Hub()
+    hub.share()  # not a hub VU: nothing to give way to, no error
+    assert not hub.on_hub()
+    hub.join(0.1)  # never started: returns at once
+
+
+def test_the_hub_thread_ends_with_its_last_vu_and_closes_what_it_opened():
+    before = set(open_fds())
+    hub = Hub()
+    assert _in_hub(hub, [lambda: 1, lambda: 2]) == [1, 2]
+    hub.join(2)
+    assert hub._thread is None
+    assert set(open_fds()) - before == set()
+    # And it starts again for the next VU.
+    assert _in_hub(hub, [lambda: 3]) == [3]
+
+
+def test_an_exception_escaping_a_vu_is_reported_like_a_dying_threads(monkeypatch):
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    hub = Hub()
+    boom = ValueError("boom")
+
+    def fails():
+        raise boom
+
+    hub.spawn(fails)
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    hub.join(2)
+    assert seen == [boom]
+
+
+def test_a_vu_in_a_busy_loop_does_not_stop_the_other_vus(tmp_path, echo):
+    script = tmp_path / "busy.js"
+    script.write_text(
+        """
+        import exec from "k6/execution"
+        import { Counter } from "k6/metrics"
+        const quickOnes = new Counter("quick_iterations")
+        export const options = { scenarios: {
+          busy: { executor: "per-vu-iterations", vus: 1, iterations: 1, exec: "busy" },
+          quick: { executor: "constant-vus", vus: 1, duration: "1s", exec: "quick" },
+        } }
+        export function busy() { const until = Date.now() + 1500; while (Date.now() < until) {} }
+        export function quick() { quickOnes.add(1) }
+        """
+    )
+    run = run_bounded(script, {}, 30)
+    assert run.exit_code == 0, run.output
+    # The quick VU kept iterating while the other spun for 1.5 s.
+    assert run.metrics.total("quick_iterations") > 50, run.output
