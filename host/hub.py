@@ -22,7 +22,6 @@ import os
 import select
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
 import greenlet
@@ -35,15 +34,17 @@ SLICE = 0.005
 _BREATHE = 0.0002
 # How often parked VUs look at their stop flags (set from other threads).
 _STOP_SCAN = 0.05
+# How often a VU waiting for a helper thread asks whether to stop.
+_STOP_POLL = 0.25
 
 
 class _Park:
     """One wait of one VU: for an fd to be readable, a deadline, or a stop flag."""
 
-    __slots__ = ("glet", "fd", "stop", "done")
+    __slots__ = ("glet", "fd", "stop", "reason", "done")
 
-    def __init__(self, glet: greenlet.greenlet, fd: int | None, stop: threading.Event | None):
-        self.glet, self.fd, self.stop, self.done = glet, fd, stop, False
+    def __init__(self, glet: greenlet.greenlet, fd: int | None, stop: threading.Event | None, reason: object):
+        self.glet, self.fd, self.stop, self.reason, self.done = glet, fd, stop, reason, False
 
 
 class Hub:
@@ -61,10 +62,10 @@ class Hub:
         self._seq = itertools.count()
         self._live = 0
         self._thread: threading.Thread | None = None
+        self._ended: threading.Thread | None = None  # the last thread, until join() sees it end
         self._root: greenlet.greenlet | None = None  # the hub thread's own greenlet
         self._since = self._last_poll = self._last_scan = 0.0
         self._current_park: dict[greenlet.greenlet, _Park] = {}
-        self._pool: ThreadPoolExecutor | None = None
 
     # -- from any thread --------------------------------------------------------------
     def spawn(self, fn: Callable[[], None]) -> None:
@@ -95,9 +96,10 @@ class Hub:
         """Wait for the hub's thread to end (its VUs were shut down). A thread
         still switching greenlets while the interpreter exits can crash it."""
         with self._lock:
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            threads = [t for t in (self._thread, self._ended) if t is not None]
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
 
     # -- from a VU's greenlet ---------------------------------------------------------
     def on_hub(self) -> bool:
@@ -111,10 +113,14 @@ class Hub:
             glet = glet.parent
         return glet.parent is root
 
-    def wait(self, fd: int | None, timeout: float | None, stop: threading.Event | None = None) -> None:
+    def wait(
+        self, fd: int | None, timeout: float | None, stop: threading.Event | None = None, reason: object = None
+    ) -> None:
         """Let other VUs run until ``fd`` is readable, ``timeout`` seconds
-        pass, ``stop`` is set, or :meth:`wake` is called for this VU."""
-        park = _Park(greenlet.getcurrent(), fd, stop)
+        pass, ``stop`` is set, or :meth:`wake` is called with this ``reason``."""
+        if stop is not None and stop.is_set():
+            return
+        park = _Park(greenlet.getcurrent(), fd, stop, reason)
         if fd is not None:
             self._arm(fd)
             self._by_fd[fd] = park
@@ -133,35 +139,41 @@ class Hub:
             assert self._root is not None
             self._root.switch()
 
-    def call_blocking(self, fn: Callable[[], T]) -> T:
-        """``fn()`` on a helper thread (a name lookup, say) while other VUs run."""
+    def call_blocking(self, fn: Callable[[], T], should_stop: Callable[[], bool] = lambda: False) -> T:
+        """``fn()`` on a helper thread (a name lookup, say) while other VUs run.
+
+        Once ``should_stop()`` (asked at least every 0.25 s) the VU stops
+        waiting for it: InterruptedError, and the thread's result is dropped.
+        """
         if not self.on_hub():
             return fn()
         me = greenlet.getcurrent()
         box: list[tuple[bool, Any]] = []
+        reason = object()
 
         def work() -> None:
             try:
                 box.append((True, fn()))
             except BaseException as exc:  # handed back to the VU
                 box.append((False, exc))
-            self.post(lambda: self.wake(me))
+            self.post(lambda: self.wake(me, reason))
 
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vus-blocking")
-        self._pool.submit(work)
+        # A daemon thread: a lookup that hangs must not hold up the exit.
+        threading.Thread(target=work, name="vus-blocking", daemon=True).start()
         while not box:
-            self.wait(None, None)
+            if should_stop():
+                raise InterruptedError("the test is stopping")
+            self.wait(None, _STOP_POLL, None, reason)
         ok, value = box[0]
         if not ok:
             raise value
         return value
 
     # -- on the hub's thread ------------------------------------------------------------
-    def wake(self, glet: greenlet.greenlet) -> None:
-        """End the wait ``glet`` is in, if it is in one."""
+    def wake(self, glet: greenlet.greenlet, reason: object) -> None:
+        """End the wait ``glet`` is in, if it waits for this ``reason``."""
         park = self._current_park.get(glet)
-        if park is not None:
+        if park is not None and park.reason is reason:
             self._resume(park)
 
     def _resume(self, park: _Park) -> None:
@@ -203,9 +215,33 @@ class Hub:
     def _main(self) -> None:
         self._root = greenlet.getcurrent()
         self._last_scan = self._last_poll = time.monotonic()
+        try:
+            self._loop()
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():  # it ended by an exception
+                    self._close_locked()
+
+    def _close_locked(self) -> None:
+        """The thread ends: the next post starts a new one (holding the lock)."""
+        self._poller.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self._ended, self._thread, self._root = self._thread, None, None
+
+    def _run_posts(self) -> None:
+        while self._posts:
+            callback = self._posts.popleft()
+            try:
+                callback()
+            except Exception as exc:  # a bug in one callback must not end every VU's turn
+                threading.excepthook(
+                    threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, threading.current_thread()))
+                )
+
+    def _loop(self) -> None:
         while True:
-            while self._posts:
-                self._posts.popleft()()
+            self._run_posts()
             if self._ready:
                 glet = self._ready.popleft()
                 self._since = time.monotonic()
@@ -220,15 +256,8 @@ class Hub:
                     time.sleep(_BREATHE)
                 continue
             with self._lock:
-                if self._live == 0 and not self._posts:
-                    # No VU is left: the next post starts a new thread.
-                    self._poller.close()
-                    if self._pool is not None:
-                        self._pool.shutdown(wait=False)
-                        self._pool = None
-                    os.close(self._wake_r)
-                    os.close(self._wake_w)
-                    self._thread = self._root = None
+                if self._live == 0 and not self._posts:  # no VU is left
+                    self._close_locked()
                     return
             while self._timers and self._timers[0][2].done:
                 heapq.heappop(self._timers)

@@ -120,9 +120,10 @@ class JSFile(pytest.File):
         test = TestState(script=str(self.path), env=session.env(), log=Log(io.StringIO()), metrics=Metrics())
         try:
             (worker,) = start_workers(test, range(1, 2))
-        except ScriptError as exc:
+        except (ScriptError, OSError) as exc:
             test.hub.join(1.0)
-            raise self.CollectError(stack_for_log(exc.text)) from None
+            text = exc.text if isinstance(exc, ScriptError) else f"cannot start a VU: {exc}"
+            raise self.CollectError(stack_for_log(text)) from None
         try:
             names = worker.call(lambda vu: vu.exported_functions())
         finally:

@@ -141,6 +141,7 @@ class TestRun:
         self.result = Result(OK, self.test.metrics, log, errors=self.test.errors)
         self.workers: list[VUWorker] = []
         self.lifecycle: VUWorker | None = None  # the VU that runs setup/teardown/handleSummary
+        self.pool: VUPool | None = None
         self.setup_json: str | None = None
         self.thresholds: list = []
         self.options: Options | None = None
@@ -155,7 +156,9 @@ class TestRun:
             self.result.exit_code = self._run()
         finally:
             interrupts.restore()
-            for worker in self.workers + ([self.lifecycle] if self.lifecycle else []):
+            # The pool holds the VUs arrival-rate scenarios added too.
+            everyone = list(self.pool.all) if self.pool is not None else self.workers
+            for worker in everyone + ([self.lifecycle] if self.lifecycle else []):
                 worker.shutdown(1.0)
             self.test.hub.join(1.0)
             for output in self.test.metrics.outputs:
@@ -330,7 +333,7 @@ class TestRun:
     # -- scenarios ----------------------------------------------------------------------------
     def _scenarios(self) -> None:
         assert self.options is not None
-        pool = VUPool(self.test, self.workers, lambda: self.setup_json)
+        pool = self.pool = VUPool(self.test, self.workers, lambda: self.setup_json)
         self.executors = [EXECUTORS[s.executor](s, self.test, pool) for s in self.options.scenarios]
         threads = []
         started = time.monotonic()

@@ -130,7 +130,7 @@ class VU:
         self.engine.on_interrupt_check(self._interrupt_check)
         if hub is not None:
             self.loop.park = hub.wait
-            self.loop.call_blocking = hub.call_blocking
+            self.loop.call_blocking = lambda fn: hub.call_blocking(fn, self._should_stop)
         self.metrics = VUMetrics(self)
         self.tcp = TcpBinding(self.engine, self.loop, self.metrics, test.net)
         self.context = IterationContext()
@@ -482,19 +482,20 @@ class VU:
 
     def _sleep(self, seconds: float) -> None:
         until = time.monotonic() + seconds
-        deadline = self._deadline()
-        if deadline is not None:
-            until = min(until, deadline)
-        left = max(0.0, until - time.monotonic())
-        if self.hub is not None:
-            self.hub.wait(None, left, self._stop)
-            stopped = self._stop.is_set()
-        else:
-            stopped = self._stop.wait(left)
-        if stopped or self._should_stop():
-            # The script cannot catch this meaningfully: the iteration ends.
-            self._interrupted = True
-            raise IterationAborted("the test is stopping")
+        while True:
+            if self._should_stop():
+                # The script cannot catch this meaningfully: the iteration ends.
+                self._interrupted = True
+                raise IterationAborted("the test is stopping")
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            # In steps: a ramp-down may bring the deadline closer meanwhile.
+            step = min(left, self._wait_limit())
+            if self.hub is not None:
+                self.hub.wait(None, step, self._stop)
+            else:
+                self._stop.wait(step)
 
     def _exec_state(self) -> dict[str, Any]:
         test = self.test

@@ -54,7 +54,7 @@ class VUWorker:
                 return
             while True:
                 while not self._jobs:
-                    self._hub.wait(None, None)  # until submit() wakes it
+                    self._hub.wait(None, None, reason=self)  # until submit() wakes it
                 job = self._jobs.popleft()
                 if job is None:
                     break
@@ -69,12 +69,14 @@ class VUWorker:
         def deliver() -> None:
             self._jobs.append(job)
             if self._greenlet is not None:
-                self._hub.wake(self._greenlet)
+                self._hub.wake(self._greenlet, self)
 
         self._hub.post(deliver)
 
     def call(self, job: Callable[[VU], Any]) -> Any:
         """Run ``job(vu)`` on this VU and wait for its result (from another thread)."""
+        if self._hub.on_hub():
+            raise RuntimeError("VUWorker.call() from a VU would stop every VU: submit() instead")
         done = threading.Event()
         box: list[Any] = []
 

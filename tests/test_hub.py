@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 
-import pytest
+import greenlet
 
 from k6host.hub import Hub
 from test_faults import open_fds, run_bounded
@@ -117,15 +116,55 @@ def test_a_blocking_call_runs_on_a_helper_thread_and_hands_back_its_result_or_er
     def lookup():
         return hub.call_blocking(lambda: (threads.append(threading.current_thread().name), "result")[1])
 
-    def failing():
-        return hub.call_blocking(lambda: socket.getaddrinfo("name.invalid", 80))
+    def fail():
+        raise OSError("no such host")
 
-    results = _in_hub(hub, [lookup, failing])
+    def failing():
+        return hub.call_blocking(fail)
+
+    def hanging():
+        started = time.monotonic()
+        release = threading.Event()
+        try:
+            hub.call_blocking(lambda: release.wait(30), should_stop=lambda: time.monotonic() - started > 0.3)
+        finally:
+            release.set()
+
+    results = _in_hub(hub, [lookup, failing, hanging])
     assert results[0] == "result"
-    assert isinstance(results[1], OSError)
+    assert isinstance(results[1], OSError) and str(results[1]) == "no such host"
+    assert isinstance(results[2], InterruptedError)  # it stopped waiting: the test was stopping
     assert threads and threads[0].startswith("vus-blocking")
     # Outside the hub it is a plain call.
     assert hub.call_blocking(lambda: threading.current_thread().name) == threading.current_thread().name
+
+
+def test_a_wake_for_another_reason_does_not_cut_a_wait_short():
+    hub = Hub()
+
+    def sleeper():
+        me = greenlet.getcurrent()
+        hub.post(lambda: hub.wake(me, "some other wait"))
+        started = time.monotonic()
+        hub.wait(None, 0.3, reason="this wait")
+        return time.monotonic() - started
+
+    (slept,) = _in_hub(hub, [sleeper])
+    assert slept >= 0.29
+
+
+def test_a_wait_with_its_stop_flag_already_set_returns_at_once():
+    hub = Hub()
+    stop = threading.Event()
+    stop.set()
+
+    def waiter():
+        started = time.monotonic()
+        hub.wait(None, 10.0, stop)
+        return time.monotonic() - started
+
+    (waited,) = _in_hub(hub, [waiter])
+    assert waited < 0.05
 
 
 def test_share_and_call_blocking_outside_the_hub_are_harmless():
@@ -133,6 +172,15 @@ def test_share_and_call_blocking_outside_the_hub_are_harmless():
     hub.share()  # not a hub VU: nothing to give way to, no error
     assert not hub.on_hub()
     hub.join(0.1)  # never started: returns at once
+
+
+def test_a_failing_callback_is_reported_and_the_hub_goes_on(monkeypatch):
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    hub = Hub()
+    hub.post(lambda: 1 / 0)
+    assert _in_hub(hub, [lambda: "still running"]) == ["still running"]
+    assert [type(e) for e in seen] == [ZeroDivisionError]
 
 
 def test_the_hub_thread_ends_with_its_last_vu_and_closes_what_it_opened():
@@ -182,3 +230,23 @@ def test_a_vu_in_a_busy_loop_does_not_stop_the_other_vus(tmp_path, echo):
     assert run.exit_code == 0, run.output
     # The quick VU kept iterating while the other spun for 1.5 s.
     assert run.metrics.total("quick_iterations") > 50, run.output
+
+
+def test_vus_an_arrival_rate_scenario_added_are_shut_down_with_the_rest(tmp_path):
+    script = tmp_path / "grow.js"
+    script.write_text(
+        """
+        import { sleep } from "k6"
+        export const options = { scenarios: { grow: {
+          executor: "constant-arrival-rate", rate: 20, timeUnit: "1s", duration: "1s",
+          preAllocatedVUs: 1, maxVUs: 6,
+        } } }
+        export default function () { sleep(0.2) }
+        """
+    )
+    run = run_bounded(script, {}, 30)
+    assert run.exit_code == 0, run.output
+    assert "vus_max" in run.output
+    # Every VU ended, so the hub's thread did too (a thread left switching
+    # greenlets while the interpreter exits can crash it).
+    assert not [t for t in threading.enumerate() if t.name == "vus"]
