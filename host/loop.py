@@ -39,6 +39,7 @@ class EventLoop:
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._live_timers = 0
+        self._watched: dict[int, Any] = {}  # fd -> the object watched
         # A VU on a hub waits through it, so that other VUs run meanwhile:
         # park(fd, seconds) returns when fd is readable or the time is up;
         # call_blocking(fn) runs fn on a helper thread.
@@ -60,16 +61,24 @@ class EventLoop:
     # -- I/O --------------------------------------------------------------------
     def watch(self, fileobj: Any, mask: int, callback: IoCallback) -> None:
         """Call ``callback(mask)`` when ``fileobj`` is ready; replaces a watch."""
-        try:
+        # Known fds, not try/except KeyError: the selector formats the
+        # socket's repr into that error, once per connection.
+        fd = fileobj.fileno()
+        if fd in self._watched:
             self.selector.modify(fileobj, mask, callback)
-        except KeyError:
+        else:
             self.selector.register(fileobj, mask, callback)
+        self._watched[fd] = fileobj
 
     def unwatch(self, fileobj: Any) -> None:
-        try:
-            self.selector.unregister(fileobj)
-        except (KeyError, ValueError):
-            pass
+        fd = fileobj.fileno()
+        if fd < 0:  # closed already: find it by what was watched
+            fd = next((n for n, watched in self._watched.items() if watched is fileobj), -1)
+        if self._watched.pop(fd, None) is not None:
+            try:
+                self.selector.unregister(fileobj)
+            except (KeyError, ValueError):
+                pass
 
     # -- running ----------------------------------------------------------------
     @property
