@@ -74,7 +74,7 @@ def leaked_fds(before: dict[int, str], server_ports: set[int]) -> list[str]:
 
 
 def wait_for_no_leaks(before: dict[int, str], server_ports: set[int], within: float = 2.0) -> list[str]:
-    """The leaks still there after ``within`` seconds (VU threads close their loops as they end)."""
+    """The leaks still there after ``within`` seconds (VUs close their loops as they end)."""
     deadline = time.monotonic() + within
     while True:
         leaks = leaked_fds(before, server_ports)
