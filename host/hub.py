@@ -103,15 +103,9 @@ class Hub:
 
     # -- from a VU's greenlet ---------------------------------------------------------
     def on_hub(self) -> bool:
-        """Whether the caller is one of the hub's VUs, or a greenlet a VU made
-        (its serving eval), and so may wait through the hub."""
-        root = self._root
-        glet = greenlet.getcurrent()
-        if root is None or glet is root:
-            return False
-        while glet.parent is not None and glet.parent is not root:
-            glet = glet.parent
-        return glet.parent is root
+        """Whether the caller is one of the hub's VUs (and so may wait through it)."""
+        current = greenlet.getcurrent()
+        return self._root is not None and current is not self._root and current.parent is self._root
 
     def wait(
         self, fd: int | None, timeout: float | None, stop: threading.Event | None = None, reason: object = None

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import greenlet
-
 from . import encoding
 from .hub import Hub
 from .console import Log, stack_for_log
@@ -147,9 +145,6 @@ class VU:
         self._fault: str | None = None
         self._interrupted = False
         self._groups: list[tuple[str, float]] = []
-        # The eval that runs iterations one after another (see _run_iteration).
-        self._server: greenlet.greenlet | None = None
-        self._request: list[Any] | None = None
         self.retag()
         e = self.engine
         e.export("console", self._console)
@@ -158,7 +153,6 @@ class VU:
         e.export("vu.fault", self._on_fault)
         e.export("vu.settled", self._on_settled)
         e.export("vu.wait", self._wait)
-        e.export("vu.next", self._next)
         e.export("vu.sleep", self._sleep)
         e.export("vu.tag", self._set_tag)
         e.export("exec.state", self._exec_state)
@@ -190,15 +184,15 @@ class VU:
                 f"import * as m from {json.dumps(main)}; globalThis.__k6host.main = m;", "<k6host>"
             )
         else:
-            self._eval(f"__k6host.main = __k6host.makeRequire('')({json.dumps(main)}); undefined")
+            self.engine.eval(f"__k6host.main = __k6host.makeRequire('')({json.dumps(main)}); undefined")
         self._in_init = False
-        return self._eval("__k6host.exportedOptions()") or {}
+        return self.engine.eval("__k6host.exportedOptions()") or {}
 
     def init_runtime(self) -> None:
         """The globals and module system, before any script."""
         source, filename = _runtime_source()
         self.engine.eval(source, filename)
-        self._eval(
+        self.engine.eval(
             "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;"
             "__k6host.baseEnv = Object.assign({}, dukpy.env);",
             env=self.test.env,
@@ -222,13 +216,13 @@ class VU:
             self._fault = None
 
     def exported_functions(self) -> list[str]:
-        return self._eval(
+        return self.engine.eval(
             "Object.keys(__k6host.main || {}).filter((k) => typeof __k6host.main[k] === 'function')"
         )
 
     def set_setup_data(self, data_json: str | None) -> None:
         """Give this VU its own copy of setup()'s result, as k6 does."""
-        self._eval("__k6host.setupData = dukpy.d === null ? undefined : JSON.parse(dukpy.d)", d=data_json)
+        self.engine.eval("__k6host.setupData = dukpy.d === null ? undefined : JSON.parse(dukpy.d)", d=data_json)
 
     def run(
         self,
@@ -248,9 +242,19 @@ class VU:
         self._deadline = deadline
         self._stop = stop if stop is not None else self.test.stop
         self._groups.clear()
-        ended = self._run_iteration([function, iteration, want_value, self._context_data()])
-        if ended is not None and self._fault is None:  # an unhandled rejection, or interrupted JavaScript
-            self._fault = "Uncaught (in promise) " + ended.text
+        try:
+            # Returns when the iteration is over: its events are delivered
+            # inside this one eval (see _wait and host.drive in runtime.js).
+            self.engine.eval(
+                "__k6host.iterate(__k6host.main[dukpy.f], dukpy.i, __k6host.setupData, dukpy.v, dukpy.c)",
+                f=function,
+                i=iteration,
+                v=want_value,
+                c=self._context_data(),
+            )
+        except ScriptError as exc:  # an unhandled rejection, or interrupted JavaScript
+            if self._fault is None:
+                self._fault = "Uncaught (in promise) " + exc.text
         self.metrics.flush()
         if self.hub is not None:
             self.hub.share()
@@ -265,56 +269,6 @@ class VU:
         if self.loop.busy:  # it failed, or ended, with sockets or timers still there
             self._abandon()
         return self._result
-
-    # -- the serving eval ---------------------------------------------------------
-    # Every evaljs runs two full garbage collections (DESIGN.md): an eval per
-    # iteration cost ~50 us of a ~500 us churn iteration. So one eval runs
-    # iterations one after another (__k6host.serve), on a greenlet of its own:
-    # between two iterations it hands control back to run()'s caller (the
-    # executor) and takes the next request from it. An iteration that did not
-    # end cleanly ends the eval, as each did before; so does any other eval.
-    def _run_iteration(self, request: list[Any]) -> ScriptError | None:
-        """Run one iteration in the serving eval (starting one if none is live);
-        returns when it is over, with the ScriptError that ended the eval, if any."""
-        server = self._server
-        if server is None or server.dead:
-            server = self._server = greenlet.greenlet(self._serve)
-        ended = server.switch(request)
-        if server.dead:
-            self._server = None
-        return ended
-
-    def _serve(self, request: list[Any]) -> ScriptError | None:
-        self._request = request
-        try:
-            self.engine.eval("__k6host.serve()")
-        except ScriptError as exc:
-            return exc
-        return None
-
-    def _next(self) -> list[Any] | None:
-        """Called by __k6host.serve: the next iteration's request, or None to end the eval."""
-        request, self._request = self._request, None
-        if request is not None:
-            return request
-        server = greenlet.getcurrent()
-        if server is not self._server:  # a left-over call outside the serving eval
-            return None
-        clean = self._settled and self._fault is None and not self._interrupted and not self.loop.busy
-        if not clean or self.engine.has_unhandled_rejection():
-            return None  # ending the eval lets dukpy raise what is left
-        assert server.parent is not None
-        return server.parent.switch(None)  # run() returns; its next call switches back here
-
-    def _end_serving(self) -> None:
-        """End the serving eval, so that another eval may run."""
-        server, self._server = self._server, None
-        if server is not None and not server.dead:
-            server.switch(None)  # __k6host.serve sees no next request and returns
-
-    def _eval(self, code: str, **values: Any) -> Any:
-        self._end_serving()
-        return self.engine.eval(code, **values)
 
     def _wait(self) -> list[Any] | None:
         """The iteration's next events, or None when it is over.
@@ -395,7 +349,7 @@ class VU:
     def _dispatch(self) -> None:
         events = self._take_events()
         try:
-            self._eval("__k6host.dispatch(dukpy.e)", e=events)
+            self.engine.eval("__k6host.dispatch(dukpy.e)", e=events)
         except ScriptError as exc:  # an unhandled promise rejection
             if self._fault is None:
                 self._fault = "Uncaught (in promise) " + exc.text
@@ -406,12 +360,11 @@ class VU:
         self.loop.clear()
         self._timers.clear()
         try:
-            self._eval("__k6host.reset()")
+            self.engine.eval("__k6host.reset()")
         except ScriptError:
             pass
 
     def close(self) -> None:
-        self._end_serving()
         self.tcp.close_all()
         self.metrics.flush()
         self.loop.close()
@@ -421,7 +374,7 @@ class VU:
     def enter_scenario(self, context: IterationContext) -> None:
         if context.env or self.context.env:
             # A scenario's env adds to __ENV while the VU runs that scenario.
-            self._eval("globalThis.__ENV = Object.assign({}, __k6host.baseEnv, dukpy.env)", env=context.env)
+            self.engine.eval("globalThis.__ENV = Object.assign({}, __k6host.baseEnv, dukpy.env)", env=context.env)
         self.context = context
         self.retag()
 

@@ -314,7 +314,6 @@
     host.inbox.length = 0
     host.returned.length = 0
     host.outbox = null
-    pumpStopped = null
   }
 
   // The event pump of an iteration: it runs as a promise job inside the one
@@ -341,29 +340,9 @@
       host.fault(e)
       return
     }
-    if (events === null || events === undefined) {
-      // The iteration is over: the serving loop asks for the next one.
-      const after = pumpStopped
-      pumpStopped = null
-      if (after) queueMicrotask(after)
-      return
-    }
+    if (events === null || events === undefined) return
     host.dispatch(events)
     queueMicrotask(host.drive)
-  }
-
-  // Runs iterations one after another inside one eval (VU._run_iteration):
-  // each request is [function name, iteration, want value, context]; null
-  // (no next iteration, or the last one did not end cleanly) ends the eval.
-  let pumpStopped = null
-  host.serve = function () {
-    const next = function () {
-      const request = rawCall("vu.next")
-      if (request === null || request === undefined) return
-      pumpStopped = next
-      host.iterate(host.main[request[0]], request[1], host.setupData, request[2], request[3])
-    }
-    next()
   }
 
   host.dispatch = function (events) {
