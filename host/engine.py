@@ -196,11 +196,8 @@ class Engine:
         inbox = self._held(box)
         for i, chunk in enumerate(chunks):
             value = q.JS_NewUint8ArrayCopy(ctx, chunk, len(chunk))
-            if value.tag == _JS_TAG_EXCEPTION:
-                self._drop_exception()
-                raise HostError(f"out of memory: no room for {len(chunk)} bytes in the engine's heap")
-            # Takes ownership of value, whatever it returns.
-            if q.JS_SetPropertyUint32(ctx, inbox, i, value) < 0:
+            # JS_SetPropertyUint32 takes ownership of value, whatever it returns.
+            if value.tag == _JS_TAG_EXCEPTION or q.JS_SetPropertyUint32(ctx, inbox, i, value) < 0:
                 self._drop_exception()
                 raise HostError(f"out of memory: no room for {len(chunk)} bytes in the engine's heap")
 

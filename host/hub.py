@@ -38,6 +38,12 @@ _STOP_SCAN = 0.05
 _STOP_POLL = 0.25
 
 
+def _report(exc: BaseException) -> None:
+    """Hand an exception that escaped a VU or a callback to threading.excepthook,
+    where an exception escaping a thread would go."""
+    threading.excepthook(threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, threading.current_thread())))
+
+
 class _Park:
     """One wait of one VU: for an fd to be readable, a deadline, or a stop flag."""
 
@@ -197,9 +203,7 @@ class Hub:
             try:
                 fn()
             except BaseException as exc:  # a bug: say so, as a dying thread would
-                threading.excepthook(
-                    threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, threading.current_thread()))
-                )
+                _report(exc)
             finally:
                 with self._lock:
                     self._live -= 1
@@ -229,9 +233,7 @@ class Hub:
             try:
                 callback()
             except Exception as exc:  # a bug in one callback must not end every VU's turn
-                threading.excepthook(
-                    threading.ExceptHookArgs((type(exc), exc, exc.__traceback__, threading.current_thread()))
-                )
+                _report(exc)
 
     def _loop(self) -> None:
         while True:

@@ -44,6 +44,13 @@
     host.returned.length = 0
     return bytes
   }
+  // The bytes of an ArrayBuffer or of any view on one, as a Uint8Array over
+  // the same memory; null for anything else.
+  host.bytesOf = function (data) {
+    if (data instanceof ArrayBuffer) return new Uint8Array(data)
+    if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    return null
+  }
   // Calls a host function that reads `bytes` (a Uint8Array) on its side.
   host.callWithBytes = function (bytes, name, ...args) {
     host.outbox = bytes

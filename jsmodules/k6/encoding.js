@@ -5,10 +5,8 @@ const py = host.call
 function b64encode(input, encoding) {
   const variant = String(encoding || "std")
   if (typeof input === "string") return py("encoding.b64encode", input, variant)
-  let bytes
-  if (input instanceof ArrayBuffer) bytes = new Uint8Array(input)
-  else if (ArrayBuffer.isView(input)) bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
-  else throw new TypeError("b64encode expects a string or an ArrayBuffer")
+  const bytes = host.bytesOf(input)
+  if (bytes === null) throw new TypeError("b64encode expects a string or an ArrayBuffer")
   return host.callWithBytes(bytes, "encoding.b64encode", null, variant)
 }
 

@@ -158,14 +158,12 @@ class Socket {
           return this.#refuseWrite(reject, tags, "unsupported encoding " + JSON.stringify(String(options.encoding)) + "; use one of " + ENCODINGS.join(", "))
         }
         payload = data
-      } else if (data instanceof ArrayBuffer) {
-        encoding = "binary"
-        payload = new Uint8Array(data)
-      } else if (ArrayBuffer.isView(data)) {
-        encoding = "binary"
-        payload = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       } else {
-        return this.#refuseWrite(reject, tags, "invalid data type " + (data === null ? "null" : Array.isArray(data) ? "array" : typeof data) + ": expected a string, ArrayBuffer or typed array")
+        payload = host.bytesOf(data)
+        if (payload === null) {
+          return this.#refuseWrite(reject, tags, "invalid data type " + (data === null ? "null" : Array.isArray(data) ? "array" : typeof data) + ": expected a string, ArrayBuffer or typed array")
+        }
+        encoding = "binary"
       }
       // Each slice but the last: [0, null, false], or [0, reason] on failure.
       // The last: [bytes sent, null, true] when every byte left at once;
