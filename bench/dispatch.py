@@ -20,9 +20,9 @@ import sys
 import tempfile
 import time
 
-from k6host.console import Log
-from k6host.echo import EchoServer
-from k6host.vu import VU, TestState
+from k6host.report.log import Log
+from k6host.testing.echo import EchoServer
+from k6host.vu.vu import VU, TestState
 
 SCRIPT = """
 import { Socket } from "k6/x/tcp"

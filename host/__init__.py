@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .api import RunResult, run  # noqa: E402  (the API needs __version__ set first)
+from k6host.api import RunResult, run  # noqa: E402  (the API needs __version__ set first)
 
 __all__ = ["RunResult", "run", "__version__"]

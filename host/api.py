@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .console import Log
-from .metrics import Metrics
-from .runner import RunConfig, TestRun
+from k6host.report.log import Log
+from k6host.run.metrics import Metrics
+from k6host.run.runner import RunConfig, TestRun
 
 
 @dataclass

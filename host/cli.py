@@ -8,9 +8,9 @@ import os
 import sys
 from typing import Iterator, NoReturn, Sequence
 
-from . import __version__
-from .console import Log
-from .runner import GENERIC_ERROR, UsageError, parse_env, run_script
+from k6host import __version__
+from k6host.report.log import Log
+from k6host.run.runner import GENERIC_ERROR, UsageError, parse_env, run_script
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,7 +97,7 @@ def _echo_env(enabled: bool) -> Iterator[dict[str, str]]:
     if not enabled:
         yield {}
         return
-    from .echo import EchoServer
+    from k6host.testing.echo import EchoServer
 
     with EchoServer() as server:
         yield {"TCP_ECHO_HOST": server.host, "TCP_ECHO_PORT": str(server.port)}
@@ -132,11 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "repl":
-            from .repl import main as repl_main
+            from k6host.repl import main as repl_main
 
             return repl_main({**os.environ, **parse_env(args.env)})
         if args.command == "echo":
-            from .echo import serve
+            from k6host.testing.echo import serve
 
             return serve(args.port, args.tls, sys.stdout)
     except UsageError as exc:

@@ -16,14 +16,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from .api import execute
-from .console import Log, stack_for_log
-from .echo import EchoServer
-from .engine import ScriptError
-from .metrics import Metrics
-from .runner import UsageError, parse_env
-from .vu import TestState
-from .workers import start_workers
+from k6host.api import execute
+from k6host.report.log import Log, stack_for_log
+from k6host.testing.echo import EchoServer
+from k6host.engine.interpreter import ScriptError
+from k6host.run.metrics import Metrics
+from k6host.run.runner import UsageError, parse_env
+from k6host.vu.vu import TestState
+from k6host.vu.workers import start_workers
 
 _TEST_FILE = re.compile(r".+\.test\.(js|mjs|cjs)$")
 

@@ -17,9 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .console import Log, clean_stack
-from .engine import ScriptError
-from .vu import VU, TestState
+from k6host.report.log import Log, clean_stack
+from k6host.engine.interpreter import ScriptError
+from k6host.vu.vu import VU, TestState
 
 HELP = """\
 .help           this text
@@ -372,7 +372,7 @@ def _show(vu: ReplVU, code: str) -> None:
 
 
 def _start_echo() -> Any:
-    from .echo import EchoServer
+    from k6host.testing.echo import EchoServer
 
     server = EchoServer()
     server.start()

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from k6host.console import Log
-from k6host.echo import EchoServer
-from k6host.metrics import Metrics
-from k6host.runner import run_script
+from k6host.report.log import Log
+from k6host.testing.echo import EchoServer
+from k6host.run.metrics import Metrics
+from k6host.run.runner import run_script
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from k6host.certs import TestCA
-from k6host.echo import EchoServer, serve
+from k6host.testing.certs import TestCA
+from k6host.testing.echo import EchoServer, serve
 
 TIMEOUT = 10.0
 
@@ -235,7 +235,7 @@ def test_serve_port_in_use_returns_2(capsys: pytest.CaptureFixture[str]) -> None
 def start_serve(tls: bool) -> tuple[subprocess.Popen[str], list[str]]:
     """Run serve() as the CLI would, in a child process; return it with its banner lines."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    code = f"import sys; from k6host.echo import serve; sys.exit(serve(0, {tls}, sys.stdout))"
+    code = f"import sys; from k6host.testing.echo import serve; sys.exit(serve(0, {tls}, sys.stdout))"
     proc = subprocess.Popen(
         [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

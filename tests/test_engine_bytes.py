@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from k6host.engine import Engine, HostError
-from k6host.modules import ModuleMap
-from k6host.vu import _runtime_source
+from k6host.engine.interpreter import Engine, HostError
+from k6host.engine.loader import ModuleMap
+from k6host.vu.vu import _runtime_source
 
 ALL_VALUES = bytes(range(256))
 

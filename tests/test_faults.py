@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 from faultserver import FaultServer, free_port
-from k6host.console import Log
-from k6host.metrics import Metrics
-from k6host.runner import run_script
+from k6host.report.log import Log
+from k6host.run.metrics import Metrics
+from k6host.run.runner import run_script
 
 MiB = 1 << 20
 

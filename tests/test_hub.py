@@ -8,7 +8,7 @@ import time
 
 import greenlet
 
-from k6host.hub import Hub
+from k6host.vu.hub import Hub
 from test_faults import open_fds, run_bounded
 
 

@@ -1,7 +1,7 @@
 """Load: many VUs for a while, too few file descriptors, Ctrl-C under load.
 
 The 1,000-VU minute runs in a child Python process that calls
-``k6host.runner.run_script`` itself, so it can count its own file
+``k6host.run.runner.run_script`` itself, so it can count its own file
 descriptors before the echo server starts and after it stopped, and so its
 memory (about 0.65 MB per VU) is given back when it ends. The other tests
 run the ``k6host`` command line, in their own process groups, and kill
@@ -57,9 +57,9 @@ import io, json, os, resource, sys, threading, time
 # the echo server one per peer: more than a default soft limit of 1024.
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-from k6host.console import Log
-from k6host.echo import EchoServer
-from k6host.runner import run_script
+from k6host.report.log import Log
+from k6host.testing.echo import EchoServer
+from k6host.run.runner import run_script
 
 def fds():
     out = {}

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from k6host.durations import (
+from k6host.run.durations import (
     MILLISECOND,
     SECOND,
     DurationError,
@@ -27,7 +27,7 @@ from k6host.durations import (
     json_duration_ns,
     parse_extended,
 )
-from k6host.options import OptionsError, Scenario, Stage, load_options, parse_duration
+from k6host.run.options import OptionsError, Scenario, Stage, load_options, parse_duration
 
 
 def load(script=None, *, env=None, cli=None, config_file=None, exports=None):

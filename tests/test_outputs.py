@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from k6host.metrics import Metrics
-from k6host.outputs import CSV_HEADER, CsvOutput, JsonOutput, OutputError, go_float, open_outputs, rfc3339
+from k6host.run.metrics import Metrics
+from k6host.report.outputs import CSV_HEADER, CsvOutput, JsonOutput, OutputError, go_float, open_outputs, rfc3339
 
 
 def _find_k6() -> str | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from k6host.progress import DONE, WAITING, Bar, Frame, Progress, fixed_duration, fixed_float, go_duration, stats_line
+from k6host.report.progress import DONE, WAITING, Bar, Frame, Progress, fixed_duration, fixed_float, go_duration, stats_line
 
 
 def _find_k6() -> str | None:

@@ -13,8 +13,8 @@ import socket
 
 import pytest
 from faultserver import FaultServer
-from k6host.certs import TestCA
-from k6host.echo import EchoServer
+from k6host.testing.certs import TestCA
+from k6host.testing.echo import EchoServer
 
 INSECURE_WARNING = "insecureSkipTLSVerify is on"
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from k6host.groups import GroupTree
-from k6host.metrics import Metrics
-from k6host.summary import (
+from k6host.run.groups import GroupTree
+from k6host.run.metrics import Metrics
+from k6host.report.summary import (
     UNDEFINED,
     SummaryError,
     SummaryOutput,

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from k6host.metrics import Metrics
-from k6host.thresholds import (
+from k6host.run.metrics import Metrics
+from k6host.run.thresholds import (
     ThresholdError,
     crossed_message,
     declare_submetrics,

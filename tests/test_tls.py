@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from k6host.certs import TestCA
-from k6host.echo import EchoServer
+from k6host.testing.certs import TestCA
+from k6host.testing.echo import EchoServer
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TextIO
 
-from .console import Log, stack_for_log
-from .engine import ScriptError
-from .executors import EXECUTORS, Executor, VUPool
-from .metrics import Metrics, MetricError
-from .netconfig import NetConfig, OptionError
-from .options import Options, OptionsError, load_options
-from .outputs import OutputError, open_outputs
-from . import __version__
-from .progress import Frame, Progress, go_duration, stats_line
-from .summary import (
+from k6host.report.log import Log, stack_for_log
+from k6host.engine.interpreter import ScriptError
+from k6host.run.executors import EXECUTORS, Executor, VUPool
+from k6host.run.metrics import Metrics, MetricError
+from k6host.modules.k6.x.tcp.netconfig import NetConfig, OptionError
+from k6host.run.options import Options, OptionsError, load_options
+from k6host.report.outputs import OutputError, open_outputs
+from k6host import __version__
+from k6host.report.progress import Frame, Progress, go_duration, stats_line
+from k6host.report.summary import (
     UNDEFINED,
     SummaryError,
     js_json,
@@ -35,9 +35,9 @@ from .summary import (
     summary_report,
     summary_result,
 )
-from .thresholds import ThresholdError, crossed_message, declare_submetrics, evaluate, parse_thresholds
-from .vu import IterationAborted, TestState
-from .workers import VUWorker, start_workers
+from k6host.run.thresholds import ThresholdError, crossed_message, declare_submetrics, evaluate, parse_thresholds
+from k6host.vu.vu import IterationAborted, TestState
+from k6host.vu.workers import VUWorker, start_workers
 
 # k6's exit codes (errext/exitcodes).
 OK = 0

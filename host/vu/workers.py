@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import greenlet
 
-from .engine import ScriptError
-from .hub import Hub
-from .vu import VU, TestState
+from k6host.engine.interpreter import ScriptError
+from k6host.vu.hub import Hub
+from k6host.vu.vu import VU, TestState
 
 Job = Callable[[VU], None]
 

@@ -28,9 +28,9 @@ import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable, TextIO
 
-from .groups import GroupTree, split_path
-from .outputs import shortest_digits
-from .metrics import SINKS, TREND, Metric, Metrics, Sample
+from k6host.run.groups import GroupTree, split_path
+from k6host.report.outputs import shortest_digits
+from k6host.run.metrics import SINKS, TREND, Metric, Metrics, Sample
 
 MODES = ("compact", "full", "legacy")
 

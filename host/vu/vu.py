@@ -15,17 +15,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import encoding
-from .hub import Hub
-from .console import Log, stack_for_log
-from .engine import Engine, HostError, ScriptError
-from .groups import GroupTree
-from .loop import EventLoop
-from .metrics import Metrics, MetricError
-from .modules import ModuleMap, jsmodules_dir
-from .netconfig import NetConfig
-from .shared import SharedArrays
-from .tcpbinding import TcpBinding
+from k6host.modules.k6 import encoding
+from k6host.vu.hub import Hub
+from k6host.report.log import Log, stack_for_log
+from k6host.engine.interpreter import Engine, HostError, ScriptError
+from k6host.run.groups import GroupTree
+from k6host.vu.loop import EventLoop
+from k6host.run.metrics import Metrics, MetricError
+from k6host.engine.loader import ModuleMap, jsmodules_dir
+from k6host.modules.k6.x.tcp.netconfig import NetConfig
+from k6host.modules.k6.data import SharedArrays
+from k6host.modules.k6.x.tcp.binding import TcpBinding
 
 # How long one wait in the loop may last before the VU looks at its stop flags.
 _POLL = 0.25

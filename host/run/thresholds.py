@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .durations import SECOND, DurationError, json_duration_ns
-from .metrics import (
+from k6host.run.durations import SECOND, DurationError, json_duration_ns
+from k6host.run.metrics import (
     COUNTER,
     GAUGE,
     RATE,

@@ -1,6 +1,6 @@
 """The native side of ``k6/x/tcp`` for one VU: socket ids to connections.
 
-JavaScript calls ``tcp.*`` functions; each :class:`~k6host.tcp.Connection`'s
+JavaScript calls ``tcp.*`` functions; each :class:`~k6host.modules.k6.x.tcp.connection.Connection`'s
 pyee events become entries in the VU's event queue, which the VU hands to
 JavaScript in one batch.
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .encoding import EncodingError, to_bytes
-from .engine import Engine
-from .loop import EventLoop
-from .metrics import Metrics
-from .netconfig import NetConfig
-from .tcp import Connection
+from k6host.modules.k6.encoding import EncodingError, to_bytes
+from k6host.engine.interpreter import Engine
+from k6host.vu.loop import EventLoop
+from k6host.run.metrics import Metrics
+from k6host.modules.k6.x.tcp.netconfig import NetConfig
+from k6host.modules.k6.x.tcp.connection import Connection
 
 
 class TcpBinding:

@@ -22,7 +22,7 @@ import threading
 from datetime import datetime
 from typing import Any, BinaryIO, Iterable, TextIO
 
-from .metrics import Metric, Sample
+from k6host.run.metrics import Metric, Sample
 
 AVAILABLE = ("csv", "json")
 # k6's other output types: named so that asking for one says "not here" rather than "no such thing".

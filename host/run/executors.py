@@ -17,11 +17,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .console import clean_stack, stack_for_log
-from .progress import DONE, INTERRUPTED, RUNNING, STOPPING, WAITING, Bar, fixed_duration, go_duration
-from .engine import ScriptError
-from .vu import VU, IterationAborted, IterationContext, TestState
-from .workers import VUWorker
+from k6host.report.log import clean_stack, stack_for_log
+from k6host.report.progress import DONE, INTERRUPTED, RUNNING, STOPPING, WAITING, Bar, fixed_duration, go_duration
+from k6host.engine.interpreter import ScriptError
+from k6host.vu.vu import VU, IterationAborted, IterationContext, TestState
+from k6host.vu.workers import VUWorker
 
 # How often controllers look at the clock and at the test's stop flag.
 _TICK = 0.05

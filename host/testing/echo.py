@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-from .certs import TestCA
+from k6host.testing.certs import TestCA
 
 # Stop reading from a peer once this much echo is queued for it: a client that writes
 # without reading must be slowed down by TCP, not buffered without bound in our memory.

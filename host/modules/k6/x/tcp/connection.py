@@ -27,9 +27,9 @@ from typing import Callable
 
 from pyee import EventEmitter
 
-from .loop import EventLoop, Timer
-from .metrics import Metrics
-from .netconfig import BlockedError
+from k6host.vu.loop import EventLoop, Timer
+from k6host.run.metrics import Metrics
+from k6host.modules.k6.x.tcp.netconfig import BlockedError
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 RECV_SIZE = 256 * 1024

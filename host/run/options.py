@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping, NamedTuple
 
-from .durations import (
+from k6host.run.durations import (
     SECOND,
     DurationError,
     format_ns,
@@ -30,7 +30,7 @@ from .durations import (
     json_duration_ns,
     parse_extended,
 )
-from .metrics import DEFAULT_TREND_STATS
+from k6host.run.metrics import DEFAULT_TREND_STATS
 
 INVALID_CONFIG = 104  # k6's exit code for options it refuses
 GENERIC_ERROR = 255  # what k6 exits with for bad flags and a few other options

@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 
-from .engine import HostError
+from k6host.engine.interpreter import HostError
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")

@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, TextIO
 
-from .modules import jsmodules_dir
+from k6host.engine.loader import jsmodules_dir
 
 # Stack frames of the host's own glue, which mean nothing to a script's author.
 _HOST_FRAME = re.compile(r"^\s+at .*\((<dukpy>|<k6host>|native)[:)]")

@@ -18,7 +18,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
-from .engine import HostError
+from k6host.engine.interpreter import HostError
 
 COUNTER, GAUGE, RATE, TREND = "counter", "gauge", "rate", "trend"
 TYPES = (COUNTER, GAUGE, RATE, TREND)

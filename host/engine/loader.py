@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .engine import Engine
+from k6host.engine.interpreter import Engine
 
 BUILTIN_PREFIX = "k6"
 _MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
@@ -25,7 +25,7 @@ _EXPORT = re.compile(r"^exports\.([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
 def jsmodules_dir() -> Path:
     """The folder of built-in JavaScript modules: inside the installed package
     (a wheel), or beside host/ (a checkout or an editable install)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the k6host package
     for candidate in (here / "jsmodules", here.parent / "jsmodules"):
         if (candidate / "runtime.js").is_file():
             return candidate
