@@ -22,7 +22,8 @@ import time
 
 from k6host.report.log import Log
 from k6host.testing.echo import EchoServer
-from k6host.vu.vu import VU, TestState
+from k6host.run.state import TestState
+from k6host.vu.vu import VU
 
 SCRIPT = """
 import { Socket } from "k6/x/tcp"

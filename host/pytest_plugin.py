@@ -22,7 +22,7 @@ from k6host.testing.echo import EchoServer
 from k6host.engine.interpreter import ScriptError
 from k6host.run.metrics import Metrics
 from k6host.run.runner import UsageError, parse_env
-from k6host.vu.vu import TestState
+from k6host.run.state import TestState
 from k6host.vu.workers import start_workers
 
 _TEST_FILE = re.compile(r".+\.test\.(js|mjs|cjs)$")

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable
 
 from k6host.report.log import Log, clean_stack
 from k6host.engine.interpreter import ScriptError
-from k6host.vu.vu import VU, TestState
+from k6host.run.state import TestState
+from k6host.vu.vu import VU
 
 HELP = """\
 .help           this text

@@ -1,8 +1,5 @@
 // k6: checks, groups, sleep and fail. Samples are recorded in Python.
-const py = globalThis.__k6host.call
-const host = globalThis.__k6host
-
-const goError = globalThis.__k6host.goError
+const goError = native.goError
 
 function checkName(name) {
   if (String(name).includes("::")) throw goError("group and check names may not contain '::'")
@@ -12,13 +9,13 @@ function check(value, checks, tags) {
   if (checks === null || typeof checks !== "object") {
     throw new TypeError("check() expects an object of named checks as its second argument")
   }
-  const extra = host.tagsOf(tags)
+  const extra = native.tagsOf(tags)
   let all = true
   for (const name of Object.keys(checks)) {
     checkName(name)
     const c = checks[name]
     const ok = typeof c === "function" ? !!c(value) : !!c
-    py("check", name, ok, extra)
+    native.call("check", name, ok, extra)
     if (!ok) all = false
   }
   return all
@@ -32,17 +29,17 @@ function group(name, fn) {
     )
   }
   checkName(name)
-  py("group.enter", String(name))
+  native.call("enterGroup", String(name))
   try {
     return fn()
   } finally {
-    py("group.leave")
+    native.call("leaveGroup")
   }
 }
 
 function sleep(seconds) {
   const s = Number(seconds)
-  if (s > 0) py("vu.sleep", s)
+  if (s > 0) native.call("sleep", s)
 }
 
 function fail(message) {

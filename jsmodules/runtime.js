@@ -26,7 +26,7 @@
     setupData: undefined,
     // CommonJS functions compiled by the host, by module id (see Engine.compile_function).
     cjs: Object.create(null),
-    // event type -> handler(event array); filled by modules (timers here, tcp in k6/x/tcp).
+    // module name -> handler(event array); set by each module's native.on().
     handlers: Object.create(null),
     // Bytes beside the JSON boundary (see Engine.put_bytes and take_bytes):
     // Uint8Arrays the host put here for the events of one batch, or as a
@@ -138,7 +138,7 @@
     return out
   }
 
-  // ---- console --------------------------------------------------------------
+  // ---- values as console.log shows them -------------------------------------
   function formatValue(v, seen) {
     if (v === null) return "null"
     switch (typeof v) {
@@ -182,63 +182,20 @@
   host.format = function (v) {
     return formatValue(v, new Set())
   }
-  function logger(level) {
-    return function () {
-      const parts = []
-      for (let i = 0; i < arguments.length; i++) parts.push(formatValue(arguments[i], new Set()))
-      py("console", level, parts.join(" "))
-    }
-  }
-  g.console = {
-    log: logger("info"),
-    info: logger("info"),
-    warn: logger("warning"),
-    error: logger("error"),
-    debug: logger("debug"),
-  }
-
-  // ---- timers ---------------------------------------------------------------
-  // Callbacks stay here; Python keeps only deadlines and sends ["T", id] back.
-  const timers = new Map()
-  let nextTimer = 1
-  function addTimer(fn, ms, args, repeat) {
-    if (typeof fn !== "function") throw new TypeError("timer callback must be a function, got " + typeof fn)
-    const delay = Number(ms) > 0 ? Number(ms) : 0
-    const id = nextTimer++
-    timers.set(id, { fn, args, repeat })
-    py("timer.add", id, delay, repeat)
-    return id
-  }
-  function clearTimer(id) {
-    if (timers.delete(id)) py("timer.cancel", id)
-  }
-  host.handlers.T = function (ev) {
-    const t = timers.get(ev[1])
-    if (!t) return
-    if (!t.repeat) timers.delete(ev[1])
-    t.fn.apply(undefined, t.args)
-  }
-  host.clearTimers = function () {
-    timers.clear()
-  }
-  g.setTimeout = function (fn, ms, ...args) { return addTimer(fn, ms, args, false) }
-  g.setInterval = function (fn, ms, ...args) { return addTimer(fn, ms, args, true) }
-  g.clearTimeout = clearTimer
-  g.clearInterval = clearTimer
-
   // ---- modules --------------------------------------------------------------
   function runCommonJS(id) {
     if (cjsCache[id]) return cjsCache[id].exports
     const kind = py("mod.compile", id)
     if (kind === "esm") throw new Error("require() of ES modules is not supported: " + id)
-    if (kind !== "cjs") throw new Error("unknown module: " + id)
+    if (kind !== "cjs" && kind !== "host") throw new Error("unknown module: " + id)
     const fn = host.cjs[id]
     delete host.cjs[id]
     const module = { id: id, exports: {} }
     cjsCache[id] = module
     const slash = id.lastIndexOf("/")
     try {
-      fn.call(module.exports, module.exports, makeRequire(id), module, id, slash >= 0 ? id.slice(0, slash) : "", host.makeOpen(id))
+      if (kind === "host") fn.call(module.exports, module.exports, makeRequire(id), module, native(id))
+      else fn.call(module.exports, module.exports, makeRequire(id), module, id, slash >= 0 ? id.slice(0, slash) : "", host.openFor(id))
     } catch (e) {
       delete cjsCache[id]
       throw e
@@ -265,6 +222,34 @@
     }
   }
   host.builtin = runCommonJS
+
+  // What a module of the module API (modules/api.py) gets as `native`: calls
+  // to its own Python instance, and the events that instance emits.
+  function native(name) {
+    const prefix = name + ":"
+    return Object.freeze({
+      call: (fn, ...args) => callPython(prefix + fn, ...args),
+      callWithBytes: (bytes, fn, ...args) => host.callWithBytes(bytes, prefix + fn, ...args),
+      takeReturned: host.takeReturned,
+      inbox: host.inbox,
+      on: (handler) => { host.handlers[name] = handler },
+      onReset: (fn) => { host.resets.push(fn) },
+      fault: host.fault,
+      goError: host.goError,
+      format: host.format,
+      tagsOf: host.tagsOf,
+      bytesOf: host.bytesOf,
+    })
+  }
+  // Modules whose exports are also globals (console, timers, open).
+  host.installGlobals = function (name, names) {
+    const m = runCommonJS(name)
+    for (const n of names) g[n] = m[n]
+  }
+  // open() resolves paths against the file that calls it, as in k6.
+  host.openFor = function (base) {
+    return runCommonJS("open").makeOpen(base)
+  }
 
   // ---- iterations -----------------------------------------------------------
   function settle(errorText, value) {
@@ -300,21 +285,13 @@
   }
 
   // ---- init-only helpers -------------------------------------------------------
-  // open() resolves paths against the file that calls it, as in k6.
-  host.makeOpen = function (base) {
-    return function open(path, mode) {
-      const text = py("open", base, path, mode === undefined ? null : mode)
-      return mode === "b" ? host.takeReturned().buffer : text
-    }
-  }
-  g.open = host.makeOpen("")
   host.exportedOptions = function () {
     const o = host.main && host.main.options
     return o === undefined ? null : JSON.parse(JSON.stringify(o))
   }
 
-  // Modules register what to forget when an iteration is abandoned.
-  host.resets = [host.clearTimers]
+  // Modules register what to forget when an iteration is abandoned (native.onReset).
+  host.resets = []
   host.reset = function () {
     for (const fn of host.resets) fn()
     // An interrupted iteration skips the code that empties these.

@@ -7,6 +7,7 @@ import pytest
 
 from k6host.engine.interpreter import Engine, HostError
 from k6host.engine.loader import ModuleMap
+from k6host.modules.registry import load_registry
 from k6host.vu.vu import _runtime_source
 
 ALL_VALUES = bytes(range(256))
@@ -16,7 +17,7 @@ ALL_VALUES = bytes(range(256))
 def engine(tmp_path) -> Engine:
     script = tmp_path / "script.js"
     script.write_text("export default function () {}\n")
-    modules = ModuleMap(str(script))
+    modules = ModuleMap(str(script), load_registry(), lambda _name: None)
     engine = Engine(modules)
     modules.attach(engine)
     source, filename = _runtime_source()
@@ -146,7 +147,7 @@ def test_b64_of_a_view_encodes_only_its_bytes_and_decodes_back(run_js):
 def test_bytes_before_the_runtime_is_loaded_are_refused(tmp_path):
     script = tmp_path / "script.js"
     script.write_text("export default function () {}\n")
-    bare = Engine(ModuleMap(str(script)))
+    bare = Engine(ModuleMap(str(script), load_registry(), lambda _name: None))
     with pytest.raises(HostError, match="runtime is not loaded"):
         bare.put_bytes([b"x"])
     with pytest.raises(HostError, match="runtime is not loaded"):

@@ -272,7 +272,7 @@ class Engine:
         """Run ``code`` as an ES module named ``filename`` (imports resolve from it)."""
         self._call(lambda: self._interp._evaljs(code, True, filename, {}))
 
-    def compile_function(self, target: str, source: str, filename: str) -> None:
+    def compile_function(self, target: str, source: str, filename: str, prefix: str = _WRAPPER_PREFIX) -> None:
         """Compile CommonJS ``source`` into a function stored at ``target``.
 
         Only module evaluation takes a file name in dukpy, so the wrapper is
@@ -280,7 +280,7 @@ class Engine:
         ``filename`` with the script's own line numbers, and the code runs in
         strict mode (as k6's Babel step made it).
         """
-        self.eval_module(f"{target} = {_WRAPPER_PREFIX}{source}\n}})", filename)
+        self.eval_module(f"{target} = {prefix}{source}\n}})", filename)
 
     @staticmethod
     def _call(thunk: Callable[[], Any]) -> Any:

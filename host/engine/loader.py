@@ -1,10 +1,11 @@
 """Where a script's imports and requires come from.
 
-Built-in modules (``k6``, ``k6/x/tcp``, ...) are CommonJS files under
-``jsmodules/``, run once per VU; an ES ``import`` of one gets a small generated
-module that re-exports the CommonJS exports by name, so ``import { Socket }``,
-``import tcp`` and ``require()`` all reach the same objects.  The script's own
-files are resolved relative to the file that imports them.
+Modules of the module API (``k6``, ``k6/x/tcp``, extensions; see
+modules/api.py) have a CommonJS face, run once per VU; an ES ``import`` of one
+gets a small generated module that re-exports its declared exports by name,
+so ``import { Socket }``, ``import tcp`` and ``require()`` all reach the same
+objects. The script's own files are resolved relative to the file that
+imports them.
 """
 
 from __future__ import annotations
@@ -15,11 +16,22 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from k6host.engine.interpreter import Engine
+from typing import TYPE_CHECKING, Callable
 
-BUILTIN_PREFIX = "k6"
+from k6host.engine.interpreter import Engine, HostError
+
+if TYPE_CHECKING:
+    from k6host.modules.registry import Registry
+
 _MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
-_EXPORT = re.compile(r"^exports\.([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
+# A module's JavaScript face gets `native`, its door to its Python instance.
+_HOST_MODULE_PREFIX = "(function (exports, require, module, native) {"
+
+
+class ModuleLoadError(HostError):
+    """A module of the module API that is registered but failed to load."""
+
+    js_name = "Error"
 
 
 def jsmodules_dir() -> Path:
@@ -33,15 +45,9 @@ def jsmodules_dir() -> Path:
 
 
 @lru_cache(maxsize=None)
-def builtin_source(name: str) -> str | None:
-    """Source of built-in module ``name`` (``k6/x/tcp``), or None if unknown."""
-    if not (name == BUILTIN_PREFIX or name.startswith(BUILTIN_PREFIX + "/")):
-        return None
-    path = jsmodules_dir() / (name + ".js")
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return None
+def _module_face(path: str) -> str:
+    """A module's JavaScript face (read once per process)."""
+    return Path(path).read_text(encoding="utf-8")
 
 
 def read_script(path: str) -> str:
@@ -60,10 +66,9 @@ def _read_script(path: str, _mtime_ns: int, _size: int) -> str:
     return text
 
 
-def _esm_shim(name: str, source: str) -> str:
-    names = [n for n in dict.fromkeys(_EXPORT.findall(source)) if n != "default"]
+def _esm_shim(name: str, exports: tuple[str, ...]) -> str:
     lines = [f"const m = globalThis.__k6host.builtin({json.dumps(name)});", "export default m;"]
-    lines += [f"export const {n} = m.{n};" for n in names]
+    lines += [f"export const {n} = m.{n};" for n in exports if n != "default"]
     return "\n".join(lines)
 
 
@@ -85,7 +90,7 @@ def _module_locals(module_id: str, source: str) -> str:
     quoted = json.dumps(module_id)
     bindings = [
         f"{name} = globalThis.__k6host.{factory}({quoted})"
-        for name, factory in (("require", "makeRequire"), ("open", "makeOpen"))
+        for name, factory in (("require", "makeRequire"), ("open", "openFor"))
         if not re.search(rf"(\b(function|const|let|var|class)\s+|import\s*{{[^}}]*\b|import\s+){name}\b", source)
     ]
     return (f"const {', '.join(bindings)}; " if bindings else "") + source
@@ -95,13 +100,17 @@ class ModuleMap:
     """Resolves and loads modules for one VU's engine.
 
     The script's files are known by ``file://`` URLs, as in k6, so stack
-    traces read ``at default (file:///path/script.js:3:5)``.
+    traces read ``at default (file:///path/script.js:3:5)``. Modules of the
+    module API are known by their names; ``activate(name)`` is called the
+    first time this VU loads one (the VU makes its instance then).
     """
 
-    def __init__(self, main_path: str):
+    def __init__(self, main_path: str, registry: Registry, activate: Callable[[str], None]):
         self.main_path = os.path.abspath(main_path)
         self.main_id = file_url(self.main_path)
         self._main_dir = os.path.dirname(self.main_path)
+        self._registry = registry
+        self._activate = activate
         self._engine: Engine | None = None
         self._formats: dict[str, str] = {}
 
@@ -118,7 +127,7 @@ class ModuleMap:
 
     def resolve(self, base: str, name: str) -> str:
         """The module id that ``name`` means when imported from ``base``."""
-        if builtin_source(name) is not None or name.startswith("file:///"):
+        if self._registry.importable(name) or name.startswith("file:///"):
             return name
         if name.startswith(("./", "../")):
             return file_url(os.path.normpath(os.path.join(self.directory_of(base), name)))
@@ -126,9 +135,12 @@ class ModuleMap:
             return file_url(name)
         return name
 
+    def _is_host_module(self, module_id: str) -> bool:
+        return module_id in self._registry.modules or module_id in self._registry.failures
+
     def format_of(self, module_id: str) -> str | None:
         """``esm``, ``cjs`` or None (not found) for a module id."""
-        if builtin_source(module_id) is not None:
+        if self._is_host_module(module_id):
             return "cjs"
         path = url_path(module_id)
         if path is None or not os.path.isfile(path):
@@ -159,9 +171,9 @@ class ModuleMap:
     # -- loading --------------------------------------------------------------
     def esm_source(self, module_id: str) -> str | None:
         """Source for an ES ``import`` of ``module_id``."""
-        builtin = builtin_source(module_id)
-        if builtin is not None:
-            return _esm_shim(module_id, builtin)
+        if self._is_host_module(module_id):
+            cls = self._registry.modules.get(module_id)
+            return _esm_shim(module_id, cls.exports if cls is not None else ())
         fmt = self.format_of(module_id)
         if fmt == "esm":
             return _module_locals(module_id, read_script(url_path(module_id)))
@@ -172,13 +184,23 @@ class ModuleMap:
         return None
 
     def compile_commonjs(self, module_id: str) -> str:
-        """Compile a CommonJS module into ``__k6host.cjs[id]``; say its format."""
+        """Compile a CommonJS module into ``__k6host.cjs[id]``; say its kind:
+        ``host`` (a module of the module API), ``cjs``, ``esm`` or ``missing``."""
         assert self._engine is not None
+        target = f"__k6host.cjs[{json.dumps(module_id)}]"
+        if self._is_host_module(module_id):
+            problem = self._registry.failures.get(module_id)
+            if problem is not None:
+                raise ModuleLoadError(problem)
+            face = str(self._registry.modules[module_id].javascript)
+            try:
+                source = _module_face(face)
+            except OSError as exc:
+                raise ModuleLoadError(f"module {module_id!r}: cannot read its JavaScript {face}: {exc.strerror}") from None
+            self._activate(module_id)
+            self._engine.compile_function(target, source, face, _HOST_MODULE_PREFIX)
+            return "host"
         fmt = self.format_of(module_id)
         if fmt == "cjs":
-            builtin = builtin_source(module_id)
-            source = builtin if builtin is not None else read_script(url_path(module_id))
-            filename = str(jsmodules_dir() / (module_id + ".js")) if builtin is not None else module_id
-            target = f"__k6host.cjs[{json.dumps(module_id)}]"
-            self._engine.compile_function(target, source, filename)
+            self._engine.compile_function(target, read_script(url_path(module_id)), module_id)
         return fmt or "missing"

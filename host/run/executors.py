@@ -20,7 +20,8 @@ from typing import Any, Callable
 from k6host.report.log import clean_stack, stack_for_log
 from k6host.report.progress import DONE, INTERRUPTED, RUNNING, STOPPING, WAITING, Bar, fixed_duration, go_duration
 from k6host.engine.interpreter import ScriptError
-from k6host.vu.vu import VU, IterationAborted, IterationContext, TestState
+from k6host.run.state import TestState
+from k6host.vu.vu import VU, IterationAborted, IterationContext
 from k6host.vu.workers import VUWorker
 
 # How often controllers look at the clock and at the test's stop flag.
@@ -193,8 +194,8 @@ class Executor:
         with self._lock:
             in_test = self.iterations_started
             self.iterations_started += 1
-        vu.context.iteration_in_scenario = slot.iterations
-        vu.context.iteration_in_test = in_test
+        vu.state.context.iteration_in_scenario = slot.iterations
+        vu.state.context.iteration_in_test = in_test
         started = time.perf_counter()
         try:
             error, _ = vu.run(self.scenario.exec, slot.iterations, deadline=lambda: slot.deadline)
@@ -204,7 +205,7 @@ class Executor:
             self.test.count("iterations_interrupted")
             return False
         slot.iterations += 1
-        vu.iteration_in_instance += 1
+        vu.state.iteration_in_instance += 1
         vu.metrics.add("iteration_duration", (time.perf_counter() - started) * 1000.0, {})
         vu.metrics.add("iterations", 1, {})
         vu.metrics.flush()

@@ -20,7 +20,6 @@ from k6host.report.log import Log, stack_for_log
 from k6host.engine.interpreter import ScriptError
 from k6host.run.executors import EXECUTORS, Executor, VUPool
 from k6host.run.metrics import Metrics, MetricError
-from k6host.modules.k6.x.tcp.netconfig import NetConfig, OptionError
 from k6host.run.options import Options, OptionsError, load_options
 from k6host.report.outputs import OutputError, open_outputs
 from k6host import __version__
@@ -36,7 +35,8 @@ from k6host.report.summary import (
     summary_result,
 )
 from k6host.run.thresholds import ThresholdError, crossed_message, declare_submetrics, evaluate, parse_thresholds
-from k6host.vu.vu import IterationAborted, TestState
+from k6host.run.state import TestState
+from k6host.vu.vu import IterationAborted
 from k6host.vu.workers import VUWorker, start_workers
 
 # k6's exit codes (errext/exitcodes).
@@ -180,7 +180,7 @@ class TestRun:
         except (OptionsError, ThresholdError) as exc:
             self.log("error", str(exc))
             return exc.exit_code
-        except (OptionError, MetricError) as exc:
+        except MetricError as exc:
             self.log("error", str(exc))
             return INVALID_CONFIG
         try:
@@ -247,10 +247,8 @@ class TestRun:
         self.result.options = options.raw
         self.test.options = options.raw
         self.test.tags = dict(options.tags)
-        self.test.net = NetConfig(options.raw)
-        if self.test.net.insecure:
-            self.log("warning", "insecureSkipTLSVerify is on: TLS certificates are not verified in this run")
-        first.call(self._adopt_options)
+        self.test.modules.configure(options.raw)
+        first.call(lambda vu: vu.state.retag())  # the first VU was made before the options were known
         if options.no_thresholds:
             for warning in declare_submetrics(options.thresholds, self.test.metrics):
                 self.log("warning", warning)
@@ -261,17 +259,10 @@ class TestRun:
         for name in ("data_sent", "data_received"):
             self.test.metrics.get(name).observed = True
 
-    def _adopt_options(self, vu: Any) -> None:
-        """The first VU was made before the options were known."""
-        vu.tcp.net = self.test.net
-        vu.retag()
-
     # -- setup and teardown ----------------------------------------------------------------
     def _lifecycle_vu(self) -> VUWorker:
         if self.lifecycle is None:
             self.lifecycle = start_workers(self.test, range(0, 1))[0]
-            net = self.test.net
-            self.lifecycle.call(lambda vu: setattr(vu.tcp, "net", net))
         return self.lifecycle
 
     def _call_lifecycle(self, name: str, arg_json: str | None, timeout: float) -> tuple[str | None, str | None, bool]:

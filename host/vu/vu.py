@@ -15,51 +15,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from k6host.modules.k6 import encoding
-from k6host.vu.hub import Hub
-from k6host.report.log import Log, stack_for_log
-from k6host.engine.interpreter import Engine, HostError, ScriptError
-from k6host.run.groups import GroupTree
-from k6host.vu.loop import EventLoop
-from k6host.run.metrics import Metrics, MetricError
+from k6host.engine.interpreter import ERROR_KEY, Engine, HostError, ScriptError
 from k6host.engine.loader import ModuleMap, jsmodules_dir
-from k6host.modules.k6.x.tcp.netconfig import NetConfig
-from k6host.modules.k6.data import SharedArrays
-from k6host.modules.k6.x.tcp.binding import TcpBinding
+from k6host.modules.api import Instance, ModuleVU
+from k6host.report.log import stack_for_log
+from k6host.run.state import TestState
+from k6host.vu.hub import Hub
+from k6host.vu.loop import EventLoop
 
 # How long one wait in the loop may last before the VU looks at its stop flags.
 _POLL = 0.25
-
-
-@dataclass
-class TestState:
-    """What every VU of one run shares."""
-
-    script: str
-    env: dict[str, str]
-    log: Log
-    metrics: Metrics = field(default_factory=Metrics)
-    net: NetConfig = field(default_factory=NetConfig)
-    groups: GroupTree = field(default_factory=GroupTree)
-    shared: SharedArrays = field(default_factory=SharedArrays)
-    options: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    failed: bool = False
-    errors: list[str] = field(default_factory=list)  # iterations that ended in an exception
-    abort_reason: str | None = None
-    # Set to end every iteration now (test.abort, a second Ctrl-C, a hard stop).
-    stop: threading.Event = field(default_factory=threading.Event)
-    started: float = field(default_factory=time.monotonic)
-    iterations_completed: int = 0
-    iterations_interrupted: int = 0
-    vus_active: int = 0
-    vus_initialized: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (hub.py)
-
-    def count(self, attribute: str, delta: int = 1) -> None:
-        with self.lock:
-            setattr(self, attribute, getattr(self, attribute) + delta)
 
 
 @dataclass
@@ -92,6 +57,35 @@ def _runtime_source() -> tuple[str, str]:
     return _RUNTIME
 
 
+class VUState:
+    """Who a VU is and where it is: what k6's core modules (k6, k6/execution)
+    read and change through ModuleVU.state, and the tags its samples get."""
+
+    def __init__(self, test: TestState, vu_id: int):
+        self.test = test
+        self.id = vu_id
+        self.context = IterationContext()
+        self.iteration_in_instance = 0
+        self.tags: dict[str, str] = {}  # exec.vu.tags
+        self.groups: list[tuple[str, float]] = []  # (name, perf_counter at entry), innermost last
+        self.sample_tags: dict[str, str] = {}
+        self.retag()
+
+    def retag(self) -> None:
+        names = ([self.context.lifecycle] if self.context.lifecycle else []) + [name for name, _ in self.groups]
+        tags = {**self.test.tags, **self.context.tags}
+        if self.context.scenario:
+            tags["scenario"] = self.context.scenario
+        # exec.vu.tags may even replace the scenario tag, as in k6; not the group.
+        tags.update(self.tags)
+        tags["group"] = "::" + "::".join(names) if names else ""
+        self.sample_tags = tags
+
+    @property
+    def group_path(self) -> str:
+        return self.sample_tags["group"]
+
+
 class VUMetrics:
     """Adds the VU's own tags (scenario, group, exec.vu.tags) under each sample's,
     and hands samples to the run's Metrics in batches: at the end of every
@@ -104,7 +98,7 @@ class VUMetrics:
         self._batch: list[tuple[str, float, dict[str, str], float]] = []
 
     def add(self, name: str, value: float, tags: dict[str, str]) -> None:
-        self._batch.append((name, value, {**self._vu.sample_tags, **tags}, time.time()))
+        self._batch.append((name, value, {**self._vu.state.sample_tags, **tags}, time.time()))
         if len(self._batch) >= self.BATCH:
             self.flush()
 
@@ -115,6 +109,10 @@ class VUMetrics:
 
 
 class VU:
+    """One interpreter and event loop running the script. It knows no module
+    by name: modules join through the module API (modules/api.py), each with
+    an instance made when the script first imports it."""
+
     def __init__(self, test: TestState, vu_id: int, hub: Hub | None = None):
         """``hub``: the VU runs as one of its greenlets, and waits through it;
         without, it blocks its thread (the REPL)."""
@@ -122,54 +120,40 @@ class VU:
         self.id = vu_id
         self.hub = hub
         self.loop = EventLoop()
-        self.modules = ModuleMap(test.script)
+        self.modules = ModuleMap(test.script, test.modules.registry, self._activate)
         self.engine = Engine(self.modules)
         self.modules.attach(self.engine)
         self.engine.on_interrupt_check(self._interrupt_check)
         if hub is not None:
             self.loop.park = hub.wait
             self.loop.call_blocking = lambda fn: hub.call_blocking(fn, self._should_stop)
+        self.state = VUState(test, vu_id)
         self.metrics = VUMetrics(self)
-        self.tcp = TcpBinding(self.engine, self.loop, self.metrics, test.net)
-        self.context = IterationContext()
-        self.iteration_in_instance = 0
+        self.instances: dict[str, Instance] = {}
         self._deadline: Callable[[], float | None] = lambda: None
         self._stop = test.stop
-        self.tags: dict[str, str] = {}  # exec.vu.tags
-        self.sample_tags: dict[str, str] = {}
-        self._timers: dict[int, Any] = {}
-        self._in_init = True
-        self._interactive = False
+        self.in_init = True
+        self.interactive = False
         self._settled: bool = False
         self._result: tuple[str | None, str | None] = (None, None)  # (error text, value JSON)
         self._fault: str | None = None
         self._interrupted = False
-        self._groups: list[tuple[str, float]] = []
-        self.retag()
         e = self.engine
-        e.export("console", self._console)
-        e.export("timer.add", self._timer_add)
-        e.export("timer.cancel", self._timer_cancel)
-        e.export("vu.fault", self._on_fault)
+        e.export("vu.fault", self.fault)
         e.export("vu.settled", self._on_settled)
         e.export("vu.wait", self._wait)
-        e.export("vu.sleep", self._sleep)
-        e.export("vu.tag", self._set_tag)
-        e.export("exec.state", self._exec_state)
-        e.export("open", self._open)
-        e.export("check", self._check)
-        e.export("group.enter", self._group_enter)
-        e.export("group.leave", self._group_leave)
-        e.export("metric.define", self._metric_define)
-        e.export("metric.add", self._metric_add)
-        e.export("shared.length", self._shared_length)
-        e.export("shared.store", self._shared_store)
-        e.export("shared.item", test.shared.item)
-        e.export("encoding.b64encode", self._b64encode)
-        e.export("encoding.b64decode", self._b64decode)
-        e.export("exec.options", lambda: self.test.options)
-        e.export("test.fail", self._test_fail)
-        e.export("test.abort", self._test_abort)
+
+    # -- modules ------------------------------------------------------------------
+    def _activate(self, name: str) -> None:
+        """The script imports module ``name``: make its instance for this VU."""
+        if name in self.instances:
+            return
+        root = self.test.modules.get(name)
+        assert root is not None, name
+        instance = root.instance(ModuleVU(self, name))
+        self.instances[name] = instance
+        for function, call in instance.functions().items():
+            self.engine.export(f"{name}:{function}", _guarded(call, f"{name}:{function}"))
 
     # -- life cycle -------------------------------------------------------------
     def init(self) -> dict[str, Any]:
@@ -185,7 +169,7 @@ class VU:
             )
         else:
             self.engine.eval(f"__k6host.main = __k6host.makeRequire('')({json.dumps(main)}); undefined")
-        self._in_init = False
+        self.in_init = False
         return self.engine.eval("__k6host.exportedOptions()") or {}
 
     def init_runtime(self) -> None:
@@ -194,16 +178,18 @@ class VU:
         self.engine.eval(source, filename)
         self.engine.eval(
             "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;"
-            "__k6host.baseEnv = Object.assign({}, dukpy.env);",
+            "__k6host.baseEnv = Object.assign({}, dukpy.env);"
+            "for (const [name, globals] of dukpy.g) __k6host.installGlobals(name, globals)",
             env=self.test.env,
             vu=self.id,
+            g=[[root.name, list(root.globals)] for root in self.test.modules.with_globals()],
         )
 
     # -- the REPL -------------------------------------------------------------------
     def begin_interactive(self) -> None:
         """At a prompt, init-only things (open(), new metrics) stay allowed."""
-        self._interactive = True
-        self._in_init = False
+        self.interactive = True
+        self.in_init = False
 
     def pump(self, wait: float) -> None:
         """One turn of the event loop outside any iteration (the REPL's idle time)."""
@@ -241,7 +227,7 @@ class VU:
         self._settled, self._result, self._fault, self._interrupted = False, (None, None), None, False
         self._deadline = deadline
         self._stop = stop if stop is not None else self.test.stop
-        self._groups.clear()
+        self.state.groups.clear()
         try:
             # Returns when the iteration is over: its events are delivered
             # inside this one eval (see _wait and host.drive in runtime.js).
@@ -318,15 +304,15 @@ class VU:
         return max(0.0, min(_POLL, deadline - time.monotonic()))
 
     def _context_data(self) -> dict[str, Any]:
-        c = self.context
+        c = self.state.context
         return {
             "scenario": c.scenario,
             "executor": c.executor,
             "startTime": c.scenario_start,
             "iterationInScenario": c.iteration_in_scenario,
             "iterationInTest": c.iteration_in_test,
-            "iterationInInstance": self.iteration_in_instance,
-            "iter": self.iteration_in_instance,
+            "iterationInInstance": self.state.iteration_in_instance,
+            "iter": self.state.iteration_in_instance,
         }
 
     def _take_events(self) -> list[list[Any]]:
@@ -343,7 +329,7 @@ class VU:
             try:
                 self.engine.put_bytes(blobs)
             except HostError as exc:  # the engine's heap is full: the iteration fails
-                self._on_fault(f"{exc.js_name}: {exc}")
+                self.fault(f"{exc.js_name}: {exc}")
         return events
 
     def _dispatch(self) -> None:
@@ -356,76 +342,37 @@ class VU:
 
     def _abandon(self) -> None:
         """Drop what the failed iteration left: sockets, timers, events."""
-        self.tcp.close_all()
+        for instance in self.instances.values():
+            instance.abandon()
         self.loop.clear()
-        self._timers.clear()
         try:
             self.engine.eval("__k6host.reset()")
         except ScriptError:
             pass
 
     def close(self) -> None:
-        self.tcp.close_all()
+        for instance in self.instances.values():
+            instance.close()
         self.metrics.flush()
         self.loop.close()
         self.engine.close()
 
-    # -- tags -------------------------------------------------------------------
+    # -- where the VU is ------------------------------------------------------------
     def enter_scenario(self, context: IterationContext) -> None:
-        if context.env or self.context.env:
+        if context.env or self.state.context.env:
             # A scenario's env adds to __ENV while the VU runs that scenario.
             self.engine.eval("globalThis.__ENV = Object.assign({}, __k6host.baseEnv, dukpy.env)", env=context.env)
-        self.context = context
-        self.retag()
+        self.state.context = context
+        self.state.retag()
 
     def enter_lifecycle(self, name: str) -> None:
         """setup() and teardown() run outside any scenario, in a group of their name."""
-        self.context = IterationContext(scenario="", executor="", lifecycle=name)
-        self.retag()
+        self.state.context = IterationContext(scenario="", executor="", lifecycle=name)
+        self.state.retag()
 
-    def retag(self) -> None:
-        names = ([self.context.lifecycle] if self.context.lifecycle else []) + [name for name, _ in self._groups]
-        tags = {**self.test.tags, **self.context.tags}
-        if self.context.scenario:
-            tags["scenario"] = self.context.scenario
-        # exec.vu.tags may even replace the scenario tag, as in k6; not the group.
-        tags.update(self.tags)
-        tags["group"] = "::" + "::".join(names) if names else ""
-        self.sample_tags = tags
-
-    @property
-    def group_path(self) -> str:
-        return self.sample_tags["group"]
-
-    def _set_tag(self, key: str, value: str | None) -> None:
-        if value is None:
-            self.tags.pop(key, None)
-        else:
-            self.tags[key] = value
-        self.retag()
-
-    # -- host functions ---------------------------------------------------------
-    def _console(self, level: str, message: str) -> None:
-        self.test.log(level, message, source="console")
-
-    def _timer_add(self, timer_id: int, ms: float, repeat: bool) -> None:
-        delay = ms / 1000.0
-
-        def fire() -> None:
-            self.loop.events.append(["T", timer_id])
-            if repeat:
-                self._timers[timer_id] = self.loop.call_later(max(delay, 0.001), fire)
-            else:
-                self._timers.pop(timer_id, None)
-
-        self._timers[timer_id] = self.loop.call_later(delay, fire)
-
-    def _timer_cancel(self, timer_id: int) -> None:
-        timer = self._timers.pop(timer_id, None)
-        if timer is not None:
-            self.loop.cancel(timer)
-
-    def _on_fault(self, text: str) -> None:
+    # -- what the runtime and modules call ---------------------------------------
+    def fault(self, text: str) -> None:
+        """A listener or callback threw: the iteration fails with ``text``."""
         if self._fault is None:
             self._fault = text
 
@@ -433,7 +380,7 @@ class VU:
         self._settled = True
         self._result = (error, value)
 
-    def _sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> None:
         until = time.monotonic() + seconds
         while True:
             if self._should_stop():
@@ -450,93 +397,19 @@ class VU:
             else:
                 self._stop.wait(step)
 
-    def _exec_state(self) -> dict[str, Any]:
-        test = self.test
-        progress = self.context.progress
-        return {
-            "progress": progress() if progress else 0.0,
-            "iterationsCompleted": test.iterations_completed,
-            "iterationsInterrupted": test.iterations_interrupted,
-            "vusActive": test.vus_active,
-            "vusInitialized": test.vus_initialized,
-            "currentTestRunDuration": (time.monotonic() - test.started) * 1000.0,
-            "tags": dict(self.sample_tags),
-        }
 
-    def _open(self, base: str, path: str, mode: str | None) -> str | None:
-        if not (self._in_init or self._interactive):
-            raise ValueError("open() can be called only in the init context (outside the default function)")
-        if not isinstance(path, str) or not path:
-            raise ValueError("open() needs a file path")
-        full = os.path.join(self.modules.directory_of(base), os.path.expanduser(path))
-        if mode not in (None, "b", "r", ""):
-            raise ValueError(f"open(): unknown mode {mode!r}; use \"b\" for binary")
+def _guarded(call: Callable[..., Any], where: str) -> Callable[..., Any]:
+    """A module function as JavaScript may call it: a Python bug in it becomes
+    a thrown Error that names the function, never an engine failure."""
+
+    def guarded(*args: Any) -> Any:
         try:
-            with open(full, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise ValueError(f"open({path!r}): {exc.strerror or exc}: {full}") from None
-        if mode == "b":
-            self.engine.put_bytes([data], b"returned")
-            return None
-        return data.decode("utf-8", "replace")
+            return call(*args)
+        except HostError:
+            raise  # Engine.export turns it into the error the script sees
+        except IterationAborted:
+            raise
+        except Exception as exc:
+            return {ERROR_KEY: ["Error", f"{where}: {type(exc).__name__}: {exc}"]}
 
-    def _b64encode(self, text: str | None, variant: str) -> str:
-        """``text`` is encoded as UTF-8; None: the bytes are on the script's side."""
-        data = self.engine.take_bytes() if text is None else encoding.to_bytes(text, "utf8")
-        if data is None:
-            raise HostError("b64encode: the bytes to encode were not readable")
-        return encoding.b64encode(data, variant)
-
-    def _b64decode(self, text: str, variant: str, as_string: bool) -> str | None:
-        """The decoded text; or the bytes, left for the script (host.takeReturned)."""
-        data = encoding.b64decode(text, variant)
-        if as_string:
-            return data.decode("utf-8", "replace")
-        self.engine.put_bytes([data], b"returned")
-        return None
-
-    def _check(self, name: str, ok: bool, tags: dict[str, str]) -> None:
-        self.test.groups.check(self.group_path, name, ok)
-        self.metrics.add("checks", 1.0 if ok else 0.0, {**tags, "check": name})
-
-    def _group_enter(self, name: str) -> None:
-        self._groups.append((name, time.perf_counter()))
-        self.retag()
-        self.test.groups.group(self.group_path)
-
-    def _group_leave(self) -> None:
-        if not self._groups:
-            return
-        _, started = self._groups[-1]
-        self.metrics.add("group_duration", (time.perf_counter() - started) * 1000.0, {})
-        self._groups.pop()
-        self.retag()
-
-    def _metric_define(self, name: str, kind: str, is_time: bool) -> None:
-        if not (self._in_init or self._interactive):
-            raise MetricError("metrics must be declared in the init context")
-        self.test.metrics.define(name, kind, "time" if is_time else "default")
-
-    def _metric_add(self, name: str, value: float | str, tags: dict[str, str]) -> None:
-        if self._in_init:
-            raise MetricError("Adding to metrics in the init context is not supported")
-        self.metrics.add(name, float(value), tags)
-
-    def _shared_length(self, name: str) -> int | None:
-        if not (self._in_init or self._interactive):
-            raise HostError("new SharedArray must be called in the init context")
-        return self.test.shared.length(name)
-
-    def _shared_store(self, name: str, data_json: str) -> int:
-        return self.test.shared.store(name, data_json)
-
-    def _test_fail(self, reason: str) -> None:
-        self.test.failed = True
-        self.test.log("error", f"test marked as failed: {reason}")
-
-    def _test_abort(self, reason: str, where: str) -> None:
-        if self.test.abort_reason is None:
-            self.test.log("error", f"test aborted: {reason} {where}".rstrip())
-        self.test.abort_reason = reason
-        self.test.stop.set()
+    return guarded

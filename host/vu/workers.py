@@ -15,7 +15,8 @@ import greenlet
 
 from k6host.engine.interpreter import ScriptError
 from k6host.vu.hub import Hub
-from k6host.vu.vu import VU, TestState
+from k6host.run.state import TestState
+from k6host.vu.vu import VU
 
 Job = Callable[[VU], None]
 

@@ -1,8 +1,6 @@
 // k6/data: SharedArray. The data lives once in Python; each VU sees a
 // read-only array-like view that fetches (frozen) items on access.
-const py = globalThis.__k6host.call
-
-const goError = globalThis.__k6host.goError
+const goError = native.goError
 
 function isIndex(key) {
   return typeof key === "string" && /^(0|[1-9]\d*)$/.test(key)
@@ -30,14 +28,14 @@ const immutable = () => {
 function SharedArray(name, build) {
   if (typeof name !== "string" || name === "") throw goError("empty name provided to SharedArray's constructor")
   // Python refuses this outside the init context; null: nobody built it yet.
-  let length = py("shared.length", name)
+  let length = native.call("length", name)
   if (length === null || length === undefined) {
     if (typeof build !== "function") throw goError("a function is expected as the second argument of SharedArray's constructor")
     const data = build()
     if (!Array.isArray(data)) throw goError("only arrays can be made into SharedArray")
-    length = py("shared.store", name, JSON.stringify(data))
+    length = native.call("store", name, JSON.stringify(data))
   }
-  const item = (i) => readOnly(py("shared.item", name, i))
+  const item = (i) => readOnly(native.call("item", name, i))
   const view = new Proxy([], {
     get(target, key) {
       if (key === "length") return length

@@ -1,12 +1,10 @@
 // k6/execution: what a script may know about its run, and test.fail/abort.
 // Per-iteration facts come with each iteration (__k6host.ctx); the live
 // counters are read from Python when asked for.
-const py = globalThis.__k6host.call
 const host = globalThis.__k6host
+const goError = native.goError
 
-const goError = globalThis.__k6host.goError
-
-const state = () => py("exec.state")
+const state = () => native.call("state")
 // Set for each iteration (and for setup/teardown, with no scenario); unset in
 // init code, where k6 refuses most of this module.
 function ctx(what) {
@@ -38,11 +36,11 @@ const tags = new Proxy(
       if (!["string", "number", "boolean"].includes(typeof value)) {
         throw new TypeError(`vu.tags.${String(key)}: tag values must be strings, numbers or booleans`)
       }
-      py("vu.tag", String(key), String(value))
+      native.call("tag", String(key), String(value))
       return true
     },
     deleteProperty(_, key) {
-      py("vu.tag", String(key), null)
+      native.call("tag", String(key), null)
       return true
     },
     has(_, key) {
@@ -88,17 +86,17 @@ exports.instance = {
 
 exports.test = {
   fail(reason) {
-    py("test.fail", reason === undefined ? "" : String(reason))
+    native.call("fail", reason === undefined ? "" : String(reason))
   },
   abort(reason) {
     const text = reason === undefined ? "" : String(reason)
     // k6 says where the test was aborted: the caller's frame.
     const frames = (new Error().stack || "").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("at "))
-    py("test.abort", text, frames[1] || "")
+    native.call("abort", text, frames[1] || "")
     throw new AbortTest(text)
   },
   get options() {
     ctx("test options")
-    return Object.freeze(py("exec.options"))
+    return Object.freeze(native.call("options"))
   },
 }

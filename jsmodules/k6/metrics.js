@@ -1,13 +1,11 @@
 // k6/metrics: custom metrics. Declared in init code; samples are recorded in
 // Python with the VU's tags under the ones given here.
-const py = globalThis.__k6host.call
-const host = globalThis.__k6host
 
 function metricClass(kind, className) {
   // A plain function, so that k6's `Counter("x")` without `new` works too.
   function Metric(name, isTime) {
     if (!(this instanceof Metric)) return new Metric(name, isTime)
-    py("metric.define", String(name), kind, !!isTime)
+    native.call("define", String(name), kind, !!isTime)
     this.name = String(name)
   }
   Object.defineProperty(Metric, "name", { value: className })
@@ -17,7 +15,7 @@ function metricClass(kind, className) {
     if (typeof n === "string" && n.trim() !== "") n = Number(n)
     if (typeof n !== "number" || Number.isNaN(n)) {
       // k6 records nothing, says why, and goes on.
-      console.warn(`'${host.format(value)}' is an invalid value for metric '${this.name}', a number or a boolean value is expected`)
+      console.warn(`'${native.format(value)}' is an invalid value for metric '${this.name}', a number or a boolean value is expected`)
       return false
     }
     // JSON has no Infinity: send non-finite numbers as text.
@@ -25,12 +23,12 @@ function metricClass(kind, className) {
       for (const k of Object.keys(tags)) {
         const v = tags[k]
         if (v !== null && v !== undefined && !["string", "number", "boolean"].includes(typeof v)) {
-          throw host.goError(`cannot add tags for the '${this.name}' custom metric: invalid value for metric tag '${k}': ` +
+          throw native.goError(`cannot add tags for the '${this.name}' custom metric: invalid value for metric tag '${k}': ` +
             "only String, Boolean and Number types are accepted as a metric tag values")
         }
       }
     }
-    py("metric.add", this.name, Number.isFinite(n) ? n : String(n), host.tagsOf(tags))
+    native.call("add", this.name, Number.isFinite(n) ? n : String(n), native.tagsOf(tags))
     return true
   }
   return Metric

@@ -1,12 +1,15 @@
-"""Turning what ``socket.write()`` was given into bytes."""
+"""k6/encoding (base64), and turning what ``socket.write()`` was given into bytes."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from typing import Any, Callable, Mapping
 
 from k6host.engine.interpreter import HostError
+from k6host.engine.loader import jsmodules_dir
+from k6host.modules.api import Instance, Module, ModuleVU
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
@@ -82,3 +85,32 @@ def b64decode(text: str, variant: str) -> bytes:
     if (padded and (len(text) % 4 or padding > 2)) or (not padded and padding) or len(body) % 4 == 1:
         raise EncodingError(f"illegal base64 data at input byte {len(body) if padding or not padded else len(text)}")
     return base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_" if url else None)
+
+
+class EncodingInstance(Instance):
+    def functions(self) -> Mapping[str, Callable[..., Any]]:
+        return {"b64encode": self.b64encode, "b64decode": self.b64decode}
+
+    def b64encode(self, text: str | None, variant: str) -> str:
+        """``text`` is encoded as UTF-8; None: the bytes are on the script's side."""
+        data = self.vu.take_bytes() if text is None else to_bytes(text, "utf8")
+        if data is None:
+            raise HostError("b64encode: the bytes to encode were not readable")
+        return b64encode(data, variant)
+
+    def b64decode(self, text: str, variant: str, as_string: bool) -> str | None:
+        """The decoded text; or the bytes, left for the script (native.takeReturned)."""
+        data = b64decode(text, variant)
+        if as_string:
+            return data.decode("utf-8", "replace")
+        self.vu.put_bytes(data)
+        return None
+
+
+class Encoding(Module):
+    name = "k6/encoding"
+    javascript = jsmodules_dir() / "k6" / "encoding.js"
+    exports = ("b64encode", "b64decode")
+
+    def instance(self, vu: ModuleVU) -> Instance:
+        return EncodingInstance(self, vu)

@@ -1,15 +1,13 @@
 // k6/x/tcp: the Socket a script sees. State, listeners and properties live
-// here; the connection itself lives in Python (k6host.tcp) and reports back
-// through batched events: c connect, f connect failed, d data, e error,
-// x closed, t timeout, w write finished.
-const host = globalThis.__k6host
-const py = globalThis.__k6host.call
+// here; the connection itself lives in Python (modules/k6/x/tcp/) and reports
+// back through events [module, kind, socket id, ...]: connect, connectFailed,
+// data, error, closed, timeout, written.
+const py = native.call
 
 const EVENTS = ["connect", "data", "close", "error", "timeout"]
 const ENCODINGS = ["utf8", "utf-8", "ascii", "base64", "base64url", "hex"]
 const live = new Map() // socket id -> Socket, while Python holds a connection
 let nextId = 1
-let route // set by Socket's static block: delivers a Python event to its socket
 
 class TCPError extends Error {
   constructor(method, reason) {
@@ -39,7 +37,7 @@ function parsePort(port) {
 
 // What crosses to Python in one call. Larger strings cross in slices, so no
 // single JSON text comes near the engine's 128 MB heap. (Bytes do not cross
-// as JSON: see host.callWithBytes.)
+// as JSON: see native.callWithBytes.)
 const SLICE = 1 << 20
 
 // Slices of a string payload, each ready to cross: [text, isLast]. Cut where
@@ -106,7 +104,7 @@ class Socket {
     try {
       fn.call(this, arg)
     } catch (e) {
-      host.fault(e)
+      native.fault(e)
     }
   }
 
@@ -125,19 +123,19 @@ class Socket {
       }
       const portNumber = parsePort(port)
       if (portNumber === null) {
-        throw new TCPError("connect", "invalid port " + host.format(port) + ": expected a number or a numeric string")
+        throw new TCPError("connect", "invalid port " + native.format(port) + ": expected a number or a numeric string")
       }
       if (hostName === undefined || hostName === null) hostName = "localhost"
       if (typeof hostName !== "string") {
-        throw new TCPError("connect", "invalid host " + host.format(hostName) + ": expected a string")
+        throw new TCPError("connect", "invalid host " + native.format(hostName) + ": expected a string")
       }
       if (tls !== undefined && typeof tls !== "boolean") {
-        throw new TCPError("connect", "invalid tls option " + host.format(tls) + ": expected true or false")
+        throw new TCPError("connect", "invalid tls option " + native.format(tls) + ": expected true or false")
       }
       this.#state = "opening"
       this.#connect = { resolve, reject }
       live.set(this.#id, this)
-      py("tcp.connect", this.#id, hostName, portNumber, !!tls, Object.assign({}, this.#tags, tags), this.#timeout)
+      py("connect", this.#id, hostName, portNumber, !!tls, Object.assign({}, this.#tags, tags), this.#timeout)
     })
   }
 
@@ -159,7 +157,7 @@ class Socket {
         }
         payload = data
       } else {
-        payload = host.bytesOf(data)
+        payload = native.bytesOf(data)
         if (payload === null) {
           return this.#refuseWrite(reject, tags, "invalid data type " + (data === null ? "null" : Array.isArray(data) ? "array" : typeof data) + ": expected a string, ArrayBuffer or typed array")
         }
@@ -170,11 +168,11 @@ class Socket {
       // [write id, null, false] when the rest waits for the socket.
       let r
       if (encoding === "binary") {
-        r = host.callWithBytes(payload, "tcp.write", this.#id, null, encoding, tags, false)
+        r = native.callWithBytes(payload, "write", this.#id, null, encoding, tags, false)
         if (r[1] !== null) return this.#failWrite(reject, r[1])
       } else {
         for (const [text, last] of slices(payload, encoding)) {
-          r = py("tcp.write", this.#id, text, encoding, tags, !last)
+          r = py("write", this.#id, text, encoding, tags, !last)
           if (r[1] !== null) return this.#failWrite(reject, r[1])
         }
       }
@@ -189,7 +187,7 @@ class Socket {
 
   // A write refused before it reached Python still counts as a failed write.
   #refuseWrite(reject, tags, reason) {
-    py("tcp.refused", this.#id, tags)
+    py("refused", this.#id, tags)
     this.#failWrite(reject, reason)
   }
 
@@ -201,10 +199,10 @@ class Socket {
 
   setTimeout(ms) {
     if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
-      throw new TypeError("Socket.setTimeout: expected a number of milliseconds, got " + host.format(ms))
+      throw new TypeError("Socket.setTimeout: expected a number of milliseconds, got " + native.format(ms))
     }
     this.#timeout = ms > 0 ? ms : 0
-    if (this.#state === "open") py("tcp.timeout", this.#id, this.#timeout)
+    if (this.#state === "open") py("timeout", this.#id, this.#timeout)
     return this
   }
 
@@ -213,7 +211,7 @@ class Socket {
     const wasLive = live.delete(this.#id)
     this.#state = "destroyed"
     // Bytes of unfinished writes that had already gone out still count.
-    if (wasLive) this.#written += py("tcp.destroy", this.#id) || 0
+    if (wasLive) this.#written += py("destroy", this.#id) || 0
     this.#abandon("connect", "socket destroyed")
     queueMicrotask(() => this.#close())
   }
@@ -236,74 +234,72 @@ class Socket {
   }
 
   static {
-    route = (ev) => {
-      const socket = live.get(ev[1])
+    native.on((ev) => {
+      const socket = live.get(ev[2])
       if (socket) socket.#handle(ev)
-    }
+    })
     // The host closed every connection of an abandoned iteration.
-    host.resets.push(() => {
+    native.onReset(() => {
       for (const socket of live.values()) socket.#state = "destroyed"
       live.clear()
     })
   }
 
-  // Events from Python, by letter.
+  // Events from Python: [module, kind, socket id, ...details].
   #handle(ev) {
-    switch (ev[0]) {
-      case "c": {
+    switch (ev[1]) {
+      case "connect": {
         this.#state = "open"
-        this.#local = [ev[2], ev[3]]
-        this.#remote = [ev[4], ev[5]]
+        this.#local = [ev[3], ev[4]]
+        this.#remote = [ev[5], ev[6]]
         const pending = this.#connect
         this.#connect = null
         this.#emit("connect")
         if (pending) pending.resolve()
         return
       }
-      case "f": {
+      case "connectFailed": {
         live.delete(this.#id)
         this.#state = "disconnected"
         const pending = this.#connect
         this.#connect = null
-        const err = new TCPError("connect", ev[2])
+        const err = new TCPError("connect", ev[3])
         this.#emit("error", err)
         if (pending) pending.reject(err)
         return
       }
-      case "d": {
+      case "data": {
         if (this.#state !== "open") return
-        const data = host.inbox[ev[2]] // a Uint8Array the host put there
+        const data = native.inbox[ev[3]] // a Uint8Array the host put there
         this.#read += data.length
         this.#emit("data", data)
         return
       }
-      case "e":
-        this.#emit("error", new TCPError(ev[2], ev[3]))
+      case "error":
+        this.#emit("error", new TCPError(ev[3], ev[4]))
         return
-      case "x":
+      case "closed":
         live.delete(this.#id)
         this.#state = "destroyed"
         this.#abandon("write", "connection closed")
         this.#close()
         return
-      case "t":
+      case "timeout":
         this.#emit("timeout")
         return
-      case "w": {
-        const w = this.#writes.get(ev[2])
+      case "written": {
+        const w = this.#writes.get(ev[3])
         if (!w) return
-        this.#writes.delete(ev[2])
-        this.#written += ev[3]
-        // A failed queued write means the connection broke; its "e" event
+        this.#writes.delete(ev[3])
+        this.#written += ev[4]
+        // A failed queued write means the connection broke; its error event
         // tells the error listener, so only the promise hears of it here.
-        if (ev[4] === null) w.resolve()
-        else w.reject(new TCPError("write", ev[4]))
+        if (ev[5] === null) w.resolve()
+        else w.reject(new TCPError("write", ev[5]))
       }
     }
   }
 }
-
-for (const letter of ["c", "f", "d", "e", "x", "t", "w"]) host.handlers[letter] = route
 
 exports.Socket = Socket
 exports.TCPError = TCPError

@@ -1,0 +1,131 @@
+"""k6/x/tcp: the Python side of the Socket.
+
+The root holds what the options say about reaching hosts (NetConfig); each
+VU's instance maps socket ids to connections, whose pyee events become the
+module's events for tcp.js ("connect", "data", ...), handed over in batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from k6host.engine.loader import jsmodules_dir
+from k6host.modules.api import Instance, Module, ModuleVU
+from k6host.modules.k6.encoding import EncodingError, to_bytes
+from k6host.modules.k6.x.tcp.connection import Connection
+from k6host.modules.k6.x.tcp.netconfig import NetConfig
+
+
+class TcpInstance(Instance):
+    root: Tcp
+
+    def __init__(self, root: Tcp, vu: ModuleVU):
+        super().__init__(root, vu)
+        self._conns: dict[int, Connection] = {}
+        self._partial: dict[int, bytearray] = {}  # slices of a large write, until its last
+        self._next_write = 1
+
+    def functions(self) -> Mapping[str, Callable[..., Any]]:
+        return {
+            "connect": self.connect,
+            "write": self.write,
+            "timeout": self.set_timeout,
+            "destroy": self.destroy,
+            "refused": self.refused,
+        }
+
+    def connect(self, sid: int, host: str, port: int, tls: bool, tags: dict[str, str], timeout_ms: float) -> None:
+        net, emit = self.root.net, self.vu.emit
+        conn = Connection(self.vu.loop, self.vu.add_sample, tags, net.resolve, lambda: net.tls_context(host))
+        conn.on("connect", lambda *addr: emit("connect", sid, *addr))
+        conn.on("connect_error", lambda reason: self._forget(sid, "connectFailed", reason))
+        conn.on("data", lambda chunk: emit("data", sid, chunk))
+        conn.on("error", lambda method, reason: emit("error", sid, method, reason))
+        conn.on("close", lambda: self._forget(sid, "closed"))
+        conn.on("timeout", lambda: emit("timeout", sid))
+        conn.on("written", lambda wid, n, reason: emit("written", sid, wid, n, reason))
+        self._conns[sid] = conn
+        conn.open(host, int(port), bool(tls), float(timeout_ms))
+
+    def _forget(self, sid: int, *event: Any) -> None:
+        self._conns.pop(sid, None)
+        self.vu.emit(event[0], sid, *event[1:])
+
+    def write(
+        self, sid: int, payload: str | None, encoding: str, tags: dict[str, str], more: bool = False
+    ) -> list[Any]:
+        """``[bytes, None, True]`` sent now, ``[write_id, None, False]`` queued,
+        ``[0, reason, False]`` refused; with ``more``, a slice of a larger
+        string is kept until its last slice comes (``[0, None, False]``).
+        Binary payloads do not come as text: they are read from the script's
+        side (Engine.take_bytes)."""
+        conn = self._conns.get(sid)
+        if conn is None or conn.closed:
+            self._partial.pop(sid, None)
+            return [0, "no active connection", False]
+        try:
+            if encoding == "binary":
+                data = self.vu.take_bytes()
+                if data is None:
+                    raise EncodingError("the bytes to write were not a Uint8Array")
+            else:
+                data = to_bytes(payload, encoding)
+        except EncodingError as exc:
+            self._partial.pop(sid, None)
+            conn.count_write_error(tags)
+            return [0, str(exc), False]
+        if more:
+            self._partial.setdefault(sid, bytearray()).extend(data)
+            return [0, None, False]
+        earlier = self._partial.pop(sid, None)
+        if earlier is not None:
+            earlier.extend(data)
+            data = bytes(earlier)
+        write_id = self._next_write
+        self._next_write += 1
+        if conn.write(data, write_id, tags):
+            return [len(data), None, True]
+        return [write_id, None, False]
+
+    def refused(self, sid: int, tags: dict[str, str]) -> None:
+        conn = self._conns.get(sid)
+        if conn is not None:
+            conn.count_write_error(tags)
+
+    def set_timeout(self, sid: int, ms: float) -> None:
+        conn = self._conns.get(sid)
+        if conn is not None:
+            conn.set_timeout(float(ms))
+
+    def destroy(self, sid: int) -> int:
+        """Close ``sid``; the bytes of its unfinished writes that went out."""
+        self._partial.pop(sid, None)
+        conn = self._conns.pop(sid, None)
+        return conn.close() if conn is not None else 0
+
+    def abandon(self) -> None:
+        """Close every connection quietly (the iteration was abandoned)."""
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+        self._partial.clear()
+
+    close = abandon
+
+
+class Tcp(Module):
+    name = "k6/x/tcp"
+    javascript = jsmodules_dir() / "k6" / "x" / "tcp.js"
+    exports = ("Socket", "TCPError")
+
+    def __init__(self, test: Any) -> None:
+        super().__init__(test)
+        self.net = NetConfig()
+
+    def configure(self, options: Mapping[str, Any]) -> None:
+        self.net = NetConfig(dict(options))
+        if self.net.insecure:
+            self.test.log("warning", "insecureSkipTLSVerify is on: TLS certificates are not verified in this run")
+
+    def instance(self, vu: ModuleVU) -> Instance:
+        return TcpInstance(self, vu)

@@ -28,7 +28,6 @@ from typing import Callable
 from pyee import EventEmitter
 
 from k6host.vu.loop import EventLoop, Timer
-from k6host.run.metrics import Metrics
 from k6host.modules.k6.x.tcp.netconfig import BlockedError
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -73,14 +72,14 @@ class Connection(EventEmitter):
     def __init__(
         self,
         loop: EventLoop,
-        metrics: Metrics,
+        record: Callable[[str, float, dict[str, str]], None],
         tags: dict[str, str],
         resolve: Callable[[str, int], list[tuple[str, int]]],
         tls_context: Callable[[], ssl.SSLContext],
     ):
         super().__init__()
         self._loop = loop
-        self._metrics = metrics
+        self._record = record  # (metric, value, tags): a sample with the VU's tags
         self.tags = tags
         self._resolve = resolve
         self._tls_context = tls_context
@@ -344,4 +343,4 @@ class Connection(EventEmitter):
         self._loop.watch(self._sock, mask, callback)
 
     def _metric(self, name: str, value: float, tags: dict[str, str] | None = None) -> None:
-        self._metrics.add(name, value, tags or self.tags)
+        self._record(name, value, tags or self.tags)

@@ -11,8 +11,10 @@ import tempfile
 import threading
 from typing import Any
 
+from k6host.run.options import OptionsError
 
-class OptionError(ValueError):
+
+class OptionError(OptionsError):
     """An option has a value k6 would refuse; the message names it."""
 
 
