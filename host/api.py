@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from k6host.report.log import Log
 from k6host.run.metrics import Metrics
@@ -50,13 +50,15 @@ def run(
     duration: str | float | None = None,
     env: Mapping[str, str] | None = None,
     options: Mapping[str, Any] | None = None,
+    module_path: Sequence[str | os.PathLike[str]] = (),
 ) -> RunResult:
     """Run ``script`` as ``k6host run`` would, in this process, and return the result.
 
     ``vus``, ``iterations`` and ``duration`` act as the command-line flags do;
     ``options`` (k6's option names and JSON shape) rank just below them, above
     the script's own. ``env`` adds to ``__ENV`` (the process environment is
-    there too, as in k6). Problems k6 reports with an exit code (script
+    there too, as in k6). ``module_path``: folders of modules written in
+    Python (as ``--module-path``; K6HOST_MODULE_PATH adds to it). Problems k6 reports with an exit code (script
     errors, bad options, crossed thresholds) come back in the result; a
     missing script raises FileNotFoundError, wrong argument types TypeError.
     """
@@ -67,16 +69,23 @@ def run(
         raise TypeError(f"duration must be a string such as '30s' or a number of seconds, got {type(duration).__name__}")
     if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise TypeError("env must map strings to strings")
+    if isinstance(module_path, (str, bytes)) or not all(isinstance(p, (str, os.PathLike)) for p in module_path):
+        raise TypeError("module_path must be a list of folder paths")
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"options must be a mapping of k6 options, got {type(options).__name__}")
     cli: dict[str, Any] = {**_count("vus", vus), **_count("iterations", iterations)}
     if duration is not None:
         cli["duration"] = f"{duration}s" if isinstance(duration, (int, float)) else duration
-    return execute(path, cli=cli, env=env, overrides=options)
+    return execute(path, cli=cli, env=env, overrides=options, module_path=tuple(os.fspath(p) for p in module_path))
 
 
 def execute(
-    path: str, *, cli: dict[str, Any], env: Mapping[str, str] | None, overrides: Mapping[str, Any] | None
+    path: str,
+    *,
+    cli: dict[str, Any],
+    env: Mapping[str, str] | None,
+    overrides: Mapping[str, Any] | None,
+    module_path: tuple[str, ...] = (),
 ) -> RunResult:
     """Run with the given command-line flags, quietly, everything captured."""
     cli = {**cli, "quiet": True, "no_color": True}
@@ -90,6 +99,7 @@ def execute(
         process_env=dict(os.environ),
         overrides=dict(overrides or {}),
         stdout=summary_out,
+        module_path=module_path,
     )
     test_run = TestRun(config, log)
     result = test_run.run()

@@ -48,6 +48,12 @@ _OPTION_FLAGS = (
 )
 
 
+def _module_path_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--module-path", action="append", default=[], metavar="DIR",
+                        help="also load k6host modules (Python files) from DIR (repeatable; "
+                        "K6HOST_MODULE_PATH adds more)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="k6host", description="Run k6 scripts that use k6/x/tcp.")
     parser.add_argument("--version", action="version", version=f"k6host {__version__}")
@@ -81,10 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--out", action="append", metavar="TYPE=FILE",
                      help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
     run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
+    _module_path_flag(run)
 
     repl = commands.add_parser("repl", help="an interactive prompt on one VU")
     repl.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
                       help="add a variable to __ENV (repeatable)")
+    _module_path_flag(repl)
 
     echo = commands.add_parser("echo", help="run the built-in TCP echo server in the foreground")
     echo.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
@@ -122,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
             config_file=args.config_file,
             process_env=dict(os.environ),
             handle_signals=True,
+            module_path=tuple(args.module_path),
         )
         return result.exit_code
 
@@ -134,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "repl":
             from k6host.repl import main as repl_main
 
-            return repl_main({**os.environ, **parse_env(args.env)})
+            return repl_main({**os.environ, **parse_env(args.env)}, tuple(args.module_path))
         if args.command == "echo":
             from k6host.testing.echo import serve
 

@@ -22,6 +22,7 @@ from k6host.testing.echo import EchoServer
 from k6host.engine.interpreter import ScriptError
 from k6host.run.metrics import Metrics
 from k6host.run.runner import UsageError, parse_env
+from k6host.modules.registry import module_path_from
 from k6host.run.state import TestState
 from k6host.vu.workers import start_workers
 
@@ -117,7 +118,13 @@ def _last_errors(output: str) -> str:
 class JSFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         session: _Session = self.config.stash[_SESSION_KEY]
-        test = TestState(script=str(self.path), env=session.env(), log=Log(io.StringIO()), metrics=Metrics())
+        test = TestState(
+            script=str(self.path),
+            env=session.env(),
+            log=Log(io.StringIO()),
+            metrics=Metrics(),
+            module_path=module_path_from(os.environ),
+        )
         try:
             (worker,) = start_workers(test, range(1, 2))
         except (ScriptError, OSError) as exc:

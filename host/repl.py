@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterable
 
 from k6host.report.log import Log, clean_stack
 from k6host.engine.interpreter import ScriptError
+from k6host.engine.loader import jsmodules_dir
+from k6host.modules.registry import module_path_from
 from k6host.run.state import TestState
 from k6host.vu.vu import VU
 
@@ -31,62 +33,6 @@ Ctrl-C abandons the current input, or stops waiting for a pending await.
 Try:  import { Socket } from "k6/x/tcp"
 """
 
-# The JavaScript side of the prompt: formatting and completion.
-_REPL_JS = r"""
-(function (g) {
-  const host = g.__k6host
-  const py = g.call_python
-  function preview(u8) {
-    let text = ""
-    for (let i = 0; i < Math.min(u8.length, 64); i++) {
-      const c = u8[i]
-      text += c >= 32 && c < 127 ? String.fromCharCode(c) : "."
-    }
-    return JSON.stringify(text + (u8.length > 64 ? "..." : ""))
-  }
-  function show(v) {
-    if (typeof v === "string") return JSON.stringify(v)
-    if (v instanceof Error) return host.errorText(v)
-    if (v instanceof Uint8Array) return "Uint8Array(" + v.length + ") [" + Array.prototype.slice.call(v, 0, 64).join(", ") + (v.length > 64 ? ", ..." : "") + "] " + preview(v)
-    if (v instanceof ArrayBuffer) return "ArrayBuffer(" + v.byteLength + ") " + preview(new Uint8Array(v))
-    if (typeof v === "function") return "[Function: " + (v.name || "anonymous") + "]"
-    if (v !== null && typeof v === "object" && v.constructor && v.constructor !== Object && !Array.isArray(v)) {
-      const props = {}
-      for (const k of Object.keys(v)) props[k] = v[k]
-      const getters = Object.entries(Object.getOwnPropertyDescriptors(Object.getPrototypeOf(v)))
-        .filter(([k, d]) => d.get && k !== "__proto__")
-      for (const [k] of getters) { try { props[k] = v[k] } catch (e) {} }
-      return v.constructor.name + " " + host.format(props)
-    }
-    return host.format(v)
-  }
-  host.repl = {
-    run(code, isAsync) {
-      if (!isAsync) {
-        py("repl.done", show((0, eval)(code)), false)
-        return
-      }
-      const p = (0, eval)(code)
-      p.then((v) => py("repl.done", show(v), false), (e) => py("repl.done", host.errorText(e), true))
-    },
-    complete(path) {
-      let target = g
-      if (path) {
-        for (const part of path.split(".")) {
-          if (target === null || target === undefined) return []
-          target = target[part]
-        }
-      }
-      const names = new Set()
-      for (let o = target; o !== null && o !== undefined && names.size < 2000; o = Object.getPrototypeOf(o)) {
-        for (const k of Object.getOwnPropertyNames(Object(o))) names.add(k)
-      }
-      return Array.from(names).filter((k) => !k.startsWith("__k6host") && k !== "call_python").sort()
-    },
-  }
-})(globalThis);
-undefined
-"""
 
 _IMPORT = re.compile(
     r"""^(\s*)import\s+(?:(\*\s+as\s+\w+|\w+)|\{([^}]*)\}|(\w+)\s*,\s*\{([^}]*)\})\s+from\s+(["'][^"']+["'])\s*;?""",
@@ -184,10 +130,10 @@ def is_incomplete(code: str) -> bool:
 class ReplVU:
     """One VU on its own thread that runs its event loop between inputs."""
 
-    def __init__(self, env: dict[str, str], log: Log, script_dir: Path):
+    def __init__(self, env: dict[str, str], log: Log, script_dir: Path, module_path: tuple[str, ...] = ()):
         # Relative imports and open() resolve from the folder the REPL started in.
         script = script_dir / "<repl>.js"
-        self.test = TestState(script=str(script), env=env, log=log)
+        self.test = TestState(script=str(script), env=env, log=log, module_path=module_path_from(env, module_path))
         self._jobs: queue.SimpleQueue[Callable[[VU], None]] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -204,7 +150,7 @@ class ReplVU:
             vu = VU(self.test, 1)
             vu.engine.export("repl.done", lambda text, failed: self._answer.put((text, failed)))
             vu.init_runtime()
-            vu.engine.eval(_REPL_JS)
+            vu.engine.eval((jsmodules_dir() / "repl.js").read_text(encoding="utf-8"), str(jsmodules_dir() / "repl.js"))
             vu.begin_interactive()
         except ScriptError as exc:
             self.error = exc
@@ -296,7 +242,7 @@ def history_path() -> Path:
     return Path(os.environ.get("K6HOST_HISTORY") or Path.home() / ".k6host_history")
 
 
-def main(env: dict[str, str]) -> int:
+def main(env: dict[str, str], module_path: tuple[str, ...] = ()) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.completion import Completer
     from prompt_toolkit.history import FileHistory
@@ -308,10 +254,12 @@ def main(env: dict[str, str]) -> int:
     with patch_stdout(raw=True):
         log = Log(sys.stdout, plain=True)
         try:
-            vu = ReplVU(env, log, Path.cwd())
+            vu = ReplVU(env, log, Path.cwd(), module_path)
         except ScriptError as exc:
             sys.stderr.write(f"k6host repl: {exc.headline}\n")
             return 1
+        for problem in vu.test.modules.registry.problems():
+            log("warning", problem)
         session: PromptSession[str] = PromptSession(
             history=FileHistory(str(history_path())), completer=Completions(vu), complete_while_typing=False
         )

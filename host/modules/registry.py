@@ -4,7 +4,9 @@ files of the folders given with ``--module-path`` or ``K6HOST_MODULE_PATH``.
 
 A module that fails to load is remembered with its problem: a script that
 imports it fails at init (exit 107) with that problem; otherwise the run
-warns. Two modules claiming one name are an error for the whole run.
+warns. Two modules claiming one name are an error for the whole run (the
+front ends refuse to start, exit 107): which one a script would get is
+anybody's guess.
 """
 
 from __future__ import annotations
@@ -26,31 +28,31 @@ ENTRY_POINT_GROUP = "k6host.modules"
 MODULE_PATH_ENV = "K6HOST_MODULE_PATH"
 
 
-class ModuleConflict(Exception):
-    """Two modules claim the same name."""
-
-
 @dataclass
 class Registry:
     modules: dict[str, type[Module]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # name -> what went wrong
     warnings: list[str] = field(default_factory=list)  # failures with no name to blame
     origins: dict[str, str] = field(default_factory=dict)  # name -> where it came from
+    conflicts: list[str] = field(default_factory=list)  # names claimed twice
 
     def add(self, cls: type[Module], origin: str) -> None:
-        name = cls.name
-        known = self.origins.get(name)
-        if known is not None and known != origin:
-            raise ModuleConflict(f"module {name!r} is provided twice: by {known} and by {origin}")
-        self.modules[name] = cls
-        self.origins[name] = origin
+        if self._claim(cls.name, origin):
+            self.modules[cls.name] = cls
 
     def fail(self, name: str, origin: str, problem: str) -> None:
+        if self._claim(name, origin):
+            self.failures[name] = f"cannot load module {name!r} from {origin}: {problem}"
+
+    def _claim(self, name: str, origin: str) -> bool:
         known = self.origins.get(name)
         if known is not None and known != origin:
-            raise ModuleConflict(f"module {name!r} is provided twice: by {known} and by {origin}")
-        self.failures[name] = f"cannot load module {name!r} from {origin}: {problem}"
+            self.conflicts.append(f"module {name!r} is provided twice: by {known} and by {origin}")
+            self.modules.pop(name, None)
+            self.failures[name] = self.conflicts[-1]
+            return False
         self.origins[name] = origin
+        return True
 
     def importable(self, name: str) -> bool:
         cls = self.modules.get(name)

@@ -35,6 +35,7 @@ from k6host.report.summary import (
     summary_result,
 )
 from k6host.run.thresholds import ThresholdError, crossed_message, declare_submetrics, evaluate, parse_thresholds
+from k6host.modules.registry import module_path_from
 from k6host.run.state import TestState
 from k6host.vu.vu import IterationAborted
 from k6host.vu.workers import VUWorker, start_workers
@@ -90,6 +91,7 @@ class RunConfig:
     record_samples: bool = False
     handle_signals: bool = False
     stdout: TextIO | None = None
+    module_path: tuple[str, ...] = ()  # --module-path folders (K6HOST_MODULE_PATH adds to them)
 
 
 @dataclass
@@ -136,7 +138,11 @@ class TestRun:
         self.log = log
         self.stdout = config.stdout if config.stdout is not None else sys.stdout
         self.test = TestState(
-            script=config.script, env=dict(config.env), log=log, metrics=Metrics(record=config.record_samples)
+            script=config.script,
+            env=dict(config.env),
+            log=log,
+            metrics=Metrics(record=config.record_samples),
+            module_path=module_path_from(config.process_env, config.module_path),
         )
         self.result = Result(OK, self.test.metrics, log, errors=self.test.errors)
         self.workers: list[VUWorker] = []
@@ -170,11 +176,18 @@ class TestRun:
         return self.result
 
     def _run(self) -> int:
+        registry = self.test.modules.registry
+        if registry.conflicts:
+            for conflict in registry.conflicts:
+                self.log("error", conflict)
+            return SCRIPT_EXCEPTION
         try:
             first = start_workers(self.test, range(1, 2))[0]
         except (ScriptError, OSError) as exc:
             return self._start_failed(exc)
         self.workers = [first]
+        for problem in registry.problems():  # the script imports none of these: it started
+            self.log("warning", problem)
         try:
             self._configure(first)
         except (OptionsError, ThresholdError) as exc:
