@@ -69,7 +69,7 @@ def run(
         raise TypeError(f"duration must be a string such as '30s' or a number of seconds, got {type(duration).__name__}")
     if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise TypeError("env must map strings to strings")
-    if isinstance(module_path, (str, bytes)) or not all(isinstance(p, (str, os.PathLike)) for p in module_path):
+    if not isinstance(module_path, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in module_path):
         raise TypeError("module_path must be a list of folder paths")
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"options must be a mapping of k6 options, got {type(options).__name__}")

@@ -40,6 +40,7 @@ class EventLoop:
         self._seq = itertools.count()
         self._live_timers = 0
         self._watched: dict[int, Any] = {}  # fd -> the object watched
+        self._idle: set[int] = set()  # watched fds that do not keep the VU busy (see idle())
         # A VU on a hub waits through it, so that other VUs run meanwhile:
         # park(fd, seconds) returns when fd is readable or the time is up;
         # call_blocking(fn) runs fn on a helper thread.
@@ -70,10 +71,21 @@ class EventLoop:
             self.selector.register(fileobj, mask, callback)
         self._watched[fd] = fileobj
 
+    def idle(self, fileobj: Any, idle: bool = True) -> None:
+        """Whether a watched ``fileobj`` is idle: a connection kept open between
+        iterations with nothing asked of it must not keep an iteration going
+        (as Node's ``unref()``). Watching it again keeps the setting."""
+        fd = fileobj.fileno()
+        if idle:
+            self._idle.add(fd)
+        else:
+            self._idle.discard(fd)
+
     def unwatch(self, fileobj: Any) -> None:
         fd = fileobj.fileno()
         if fd < 0:  # closed already: find it by what was watched
             fd = next((n for n, watched in self._watched.items() if watched is fileobj), -1)
+        self._idle.discard(fd)
         if self._watched.pop(fd, None) is not None:
             try:
                 self.selector.unregister(fileobj)
@@ -84,7 +96,7 @@ class EventLoop:
     @property
     def busy(self) -> bool:
         """Whether anything (a timer, a watched socket, a queued event) is pending."""
-        return bool(self.events) or self._live_timers > 0 or len(self.selector.get_map()) > 0
+        return bool(self.events) or self._live_timers > 0 or len(self._watched) > len(self._idle)
 
     def run_once(self, max_wait: float | None) -> None:
         """Wait for I/O or the next timer (at most ``max_wait`` s), run what is due."""

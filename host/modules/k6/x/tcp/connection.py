@@ -95,6 +95,7 @@ class Connection(EventEmitter):
         self._timeout = 0.0
         self._timer: Timer | None = None
         self._last_read = 0.0
+        self._idle = False
         self.closed = False
 
     # -- opening ----------------------------------------------------------------
@@ -334,13 +335,24 @@ class Connection(EventEmitter):
                 pass
             self._sock = None
 
+    def set_idle(self, idle: bool) -> None:
+        """An idle connection stays open without keeping the VU's iteration
+        going (EventLoop.idle); a module marks its connection idle while
+        nothing waits on it."""
+        self._idle = idle
+        if self._sock is not None and self._mask:
+            self._loop.idle(self._sock, idle)
+
     # -- helpers ----------------------------------------------------------------
     def _watch(self, mask: int, callback: Callable[[int], None]) -> None:
         assert self._sock is not None
         if mask == self._mask and callback == self._watching:
             return  # as it is: every write of a ping-pong came here (a syscall each)
+        first = not self._mask
         self._mask, self._watching = mask, callback
         self._loop.watch(self._sock, mask, callback)
+        if first and self._idle:
+            self._loop.idle(self._sock)
 
     def _metric(self, name: str, value: float, tags: dict[str, str] | None = None) -> None:
         self._record(name, value, tags or self.tags)
