@@ -323,3 +323,28 @@ def test_the_builtins_are_registered_as_extensions_are():
 
     names = {entry.name for entry in entry_points(group="k6host.modules")}
     assert {"k6", "k6/execution", "k6/metrics", "k6/encoding", "k6/data", "k6/timers", "k6/x/tcp", "console", "open"} <= names
+
+
+def _readme_block(opening: str) -> str:
+    text = (REPO / "README.md").read_text()
+    start = text.index(opening)
+    return text[text.index("\n", start) + 1:text.index("```", start + len(opening))]
+
+
+def test_the_readme_module_example_works_as_written(tmp_path):
+    folder = tmp_path / "mods"
+    write(folder / "greet.py", _readme_block("```python\n# greet.py"))
+    write(folder / "greet.js", _readme_block("```js\n// greet.js"))
+    script = write(tmp_path / "s.js", """\
+        import { hello } from "k6/x/greet"
+        export default function () {
+          console.log(hello("you"))
+          hello("")
+        }
+    """)
+    export = tmp_path / "summary.json"
+    done = run_k6host("run", "-q", "--module-path", str(folder), "--summary-export", str(export), str(script))
+    assert done.returncode == 0, done.stderr
+    assert 'msg="hello, you from VU 1"' in done.stderr
+    assert "GoError: hello() needs a name" in done.stderr and "s.js:4" in done.stderr
+    assert json.loads(export.read_text())["metrics"]["greetings"]["count"] == 1

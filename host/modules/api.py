@@ -40,13 +40,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 from k6host.engine.interpreter import HostError
+from k6host.run.options import OptionsError
 
 if TYPE_CHECKING:
     from k6host.run.state import TestState
     from k6host.vu.loop import EventLoop
     from k6host.vu.vu import VU, VUState
 
-__all__ = ["HostError", "Instance", "Module", "ModuleVU"]
+__all__ = ["HostError", "Instance", "Module", "ModuleVU", "OptionsError"]
 
 
 class Module:
@@ -64,7 +65,7 @@ class Module:
 
     def configure(self, options: Mapping[str, Any]) -> None:
         """The run's options (k6's JSON names), once known. Raise
-        ``k6host.run.options.OptionsError`` for a value this module refuses."""
+        ``OptionsError`` for a value this module refuses (exit 104)."""
 
     def instance(self, vu: ModuleVU) -> Instance:
         """The module's state in one VU."""
