@@ -10,7 +10,8 @@ from typing import Iterator, NoReturn, Sequence
 
 from k6host import __version__
 from k6host.report.log import Log
-from k6host.run.runner import GENERIC_ERROR, UsageError, parse_env, run_script
+from k6host.run.exitcodes import ExitCode
+from k6host.run.runner import UsageError, parse_env, run_script
 
 
 class _Parser(argparse.ArgumentParser):
@@ -18,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: {message} (see '{self.prog} --help')\n")
-        sys.exit(GENERIC_ERROR)
+        sys.exit(ExitCode.GENERIC_ERROR)
 
 
 def _port(text: str) -> int:
@@ -152,12 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"k6host: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:
-        return 105
+        return ExitCode.EXTERNAL_ABORT
     except Exception as exc:  # a bug of ours: one line, the details on request
         if os.environ.get("K6HOST_DEBUG"):
             raise
         sys.stderr.write(f"k6host: internal error: {type(exc).__name__}: {exc} (set K6HOST_DEBUG=1 for details)\n")
-        return GENERIC_ERROR
+        return ExitCode.GENERIC_ERROR
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -20,6 +20,7 @@ from k6host.api import execute
 from k6host.report.log import Log, stack_for_log
 from k6host.testing.echo import EchoServer
 from k6host.engine.interpreter import ScriptError
+from k6host.run.exitcodes import ExitCode
 from k6host.run.metrics import Metrics
 from k6host.run.runner import UsageError, parse_env
 from k6host.modules.registry import module_path_from
@@ -163,9 +164,11 @@ class JSItem(pytest.Item):
         problems = [stack_for_log(error).rstrip() for error in result.errors]
         if result.iterations_interrupted:
             problems.append(f"timed out after {timeout:g} s (k6host_timeout)")
-        if result.exit_code == 110:
+        if result.exit_code == ExitCode.MARKED_AS_FAILED:
             problems.append("the test was marked as failed (test.fail())")
-        elif result.exit_code not in (0, 99) or (result.exit_code == 99 and not problems):
+        elif result.exit_code not in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED) or (
+            result.exit_code == ExitCode.THRESHOLDS_FAILED and not problems
+        ):
             problems.append(_last_errors(result.output) or f"k6host exited with code {result.exit_code}")
         if self.config.getini("k6host_fail_on_check"):
             failed = [c for c in result.checks if c["fails"]]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from k6host.report.progress import DONE, WAITING, Bar, Frame, Progress, fixed_duration, fixed_float, go_duration, stats_line
+from k6host.report.progress import DONE, WAITING, Bar, Frame, Progress, fixed_duration, fixed_float, stats_line
+from k6host.run.durations import format_duration
 
 
 def _find_k6() -> str | None:
@@ -95,7 +96,7 @@ def test_fixed_duration(seconds, longest, text):
     (1.5e-6, "1.5µs"), (90061, "25h1m1s"), (30, "30s"),
 ])
 def test_go_duration(seconds, text):
-    assert go_duration(seconds) == text
+    assert format_duration(seconds) == text
 
 
 def test_fixed_float():

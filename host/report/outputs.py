@@ -22,6 +22,8 @@ import threading
 from datetime import datetime
 from typing import Any, BinaryIO, Iterable, TextIO
 
+from k6host.run.durations import SECOND, parse_extended
+from k6host.run.options import DEFAULT_SYSTEM_TAGS
 from k6host.run.metrics import Metric, Sample
 
 AVAILABLE = ("csv", "json")
@@ -267,29 +269,10 @@ class JsonOutput(_PeriodicOutput):
 # -- CSV --------------------------------------------------------------------------
 
 # k6's default system tags that get a column of their own, in its (sorted) order.
-CSV_TAG_COLUMNS = ("check", "error", "error_code", "expected_response", "group", "method", "name", "proto",
-                   "scenario", "service", "status", "subproto", "tls_version", "url")
+# k6's CSV output has a column for each of k6's system tags.
+CSV_TAG_COLUMNS = tuple(DEFAULT_SYSTEM_TAGS)
 CSV_HEADER = ("metric_name", "timestamp", "metric_value", *CSV_TAG_COLUMNS, "extra_tags", "metadata")
 CSV_TIME_FORMATS = ("unix", "unix_milli", "unix_micro", "unix_nano", "rfc3339", "rfc3339_nano")
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def _parse_duration(text: str) -> float:
-    """A Go-style duration (``1s``, ``500ms``, ``1m30s``; k6 adds ``d``) in seconds; ValueError if not one."""
-    if text == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f'time: invalid duration "{text}"')
-    return total
-
-
 def _csv_field(text: str) -> str:
     """A field quoted as Go's encoding/csv quotes it."""
     if text == "":
@@ -325,7 +308,7 @@ class CsvOutput(_PeriodicOutput):
                 config.update(self._parse_arg(arg))
             if config["timeFormat"] not in CSV_TIME_FORMATS:
                 raise ValueError(f"{config['timeFormat']} does not belong to TimeFormat values")
-            period = _parse_duration(config["saveInterval"])
+            period = parse_extended(config["saveInterval"]) / SECOND
             path = config["fileName"]
             if path in ("", "-"):
                 sink = _Sink(None, stdout if stdout is not None else sys.stdout)

@@ -105,33 +105,6 @@ def fixed_float(value: float, max_value: float, precision: int) -> str:
     return f"{value:0{width}.{precision}f}"
 
 
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String()``: ``10m0s``, ``2.5s``, ``1h0m0s``, ``500ms``, ``0s``."""
-    ns = round(seconds * 1e9)
-    if ns == 0:
-        return "0s"
-    sign, u = ("-" if ns < 0 else ""), abs(ns)
-
-    def frac(value: int, digits: int) -> str:
-        whole, rest = divmod(value, 10**digits)
-        tail = f"{rest:0{digits}d}".rstrip("0")
-        return f"{whole}.{tail}" if tail else str(whole)
-
-    if u < 1000:
-        return f"{sign}{u}ns"
-    if u < 10**6:
-        return f"{sign}{frac(u, 3)}µs"
-    if u < 10**9:
-        return f"{sign}{frac(u, 6)}ms"
-    text = frac(u % (60 * 10**9), 9) + "s"
-    minutes = u // (60 * 10**9)
-    if minutes:
-        text = f"{minutes % 60}m" + text
-        if minutes >= 60:
-            text = f"{minutes // 60}h" + text
-    return sign + text
-
-
 def stats_line(
     elapsed_s: float | None,
     max_duration_s: float,

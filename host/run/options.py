@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping, NamedTuple
 
+from k6host.run.exitcodes import ExitCode
 from k6host.run.durations import (
     SECOND,
     DurationError,
@@ -32,8 +33,6 @@ from k6host.run.durations import (
 )
 from k6host.run.metrics import DEFAULT_TREND_STATS
 
-INVALID_CONFIG = 104  # k6's exit code for options it refuses
-GENERIC_ERROR = 255  # what k6 exits with for bad flags and a few other options
 
 DEFAULT_SYSTEM_TAGS = [
     "check", "error", "error_code", "expected_response", "group", "method", "name",
@@ -50,7 +49,7 @@ _PERCENTILE = re.compile(r"p\((.*)\)", re.DOTALL)
 class OptionsError(ValueError):
     """An option k6 would refuse; the message names it, ``exit_code`` is k6's."""
 
-    def __init__(self, message: str, exit_code: int = INVALID_CONFIG):
+    def __init__(self, message: str, exit_code: int = ExitCode.INVALID_CONFIG):
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -712,7 +711,7 @@ def _runtime_bool(cli: Mapping[str, Any], env: Mapping[str, str], flag: str, var
     if text is not None and text not in _PARSE_BOOL:
         raise OptionsError(
             f"env var '{variable}' is not a valid boolean value: strconv.ParseBool: parsing \"{text}\": invalid syntax",
-            GENERIC_ERROR,
+            ExitCode.GENERIC_ERROR,
         )
     if cli.get(flag) is not None:
         return bool(cli[flag])
@@ -727,7 +726,7 @@ _CLI_KEYS = frozenset({
 
 
 def _flag_error(flag: str, value: Any, message: str) -> OptionsError:
-    return OptionsError(f'invalid argument "{value}" for "{flag}" flag: {message}', GENERIC_ERROR)
+    return OptionsError(f'invalid argument "{value}" for "{flag}" flag: {message}', ExitCode.GENERIC_ERROR)
 
 
 def _cli_int(value: Any, flag: str) -> int:
@@ -757,9 +756,9 @@ def _cli_layer(cli: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 stage = _stage_text(text, "--stage")
             except OptionsError as exc:
-                raise OptionsError(str(exc), GENERIC_ERROR) from None
+                raise OptionsError(str(exc), ExitCode.GENERIC_ERROR) from None
             if stage.duration is None:
-                raise OptionsError(f"stage {i} doesn't have a specified duration", GENERIC_ERROR)
+                raise OptionsError(f"stage {i} doesn't have a specified duration", ExitCode.GENERIC_ERROR)
             stages.append(stage)
         layer["stages"] = stages
     if cli.get("tags"):
@@ -770,7 +769,7 @@ def _cli_layer(cli: Mapping[str, Any]) -> dict[str, Any]:
     if cli.get("summary_time_unit") is not None:
         unit = cli["summary_time_unit"]
         if unit not in ("s", "ms", "us"):
-            raise OptionsError(f"invalid summary time unit '{unit}', use 's', 'ms' or 'us'", GENERIC_ERROR)
+            raise OptionsError(f"invalid summary time unit '{unit}', use 's', 'ms' or 'us'", ExitCode.GENERIC_ERROR)
         layer["summaryTimeUnit"] = unit
     for flag, key in (("no_setup", "noSetup"), ("no_teardown", "noTeardown"),
                       ("insecure_skip_tls_verify", "insecureSkipTLSVerify")):
@@ -787,7 +786,7 @@ def _cli_tags(pairs: list[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         problem = "empty name" if sep and not key else "empty value" if not value else None
         if problem:
-            raise OptionsError(f"error parsing tag '{pair}': invalid tag, {problem}", GENERIC_ERROR)
+            raise OptionsError(f"error parsing tag '{pair}': invalid tag, {problem}", ExitCode.GENERIC_ERROR)
         tags[key] = value
     return tags
 
@@ -810,14 +809,14 @@ def _check_trend_stats(stats: list[str]) -> None:
             continue
         match = _PERCENTILE.fullmatch(stat)
         if not match:
-            raise OptionsError(f"invalid trend stat '{stat}', unknown format", GENERIC_ERROR)
+            raise OptionsError(f"invalid trend stat '{stat}', unknown format", ExitCode.GENERIC_ERROR)
         try:
             value = float(match.group(1)) if match.group(1).strip() == match.group(1) else -1.0
         except ValueError:
             value = -1.0
         if not 0 <= value <= 100:
             raise OptionsError(
-                f"invalid percentile trend stat value '{stat}', provide a number between 0 and 100", GENERIC_ERROR
+                f"invalid percentile trend stat value '{stat}', provide a number between 0 and 100", ExitCode.GENERIC_ERROR
             )
 
 

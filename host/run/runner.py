@@ -23,7 +23,8 @@ from k6host.run.metrics import Metrics, MetricError
 from k6host.run.options import Options, OptionsError, load_options
 from k6host.report.outputs import OutputError, open_outputs
 from k6host import __version__
-from k6host.report.progress import Frame, Progress, go_duration, stats_line
+from k6host.report.progress import Frame, Progress, stats_line
+from k6host.run.durations import format_duration
 from k6host.report.summary import (
     UNDEFINED,
     SummaryError,
@@ -36,21 +37,11 @@ from k6host.report.summary import (
 )
 from k6host.run.thresholds import ThresholdError, crossed_message, declare_submetrics, evaluate, parse_thresholds
 from k6host.modules.registry import module_path_from
+from k6host.run.exitcodes import ExitCode
 from k6host.run.state import TestState
 from k6host.vu.vu import IterationAborted
 from k6host.vu.workers import VUWorker, start_workers
 
-# k6's exit codes (errext/exitcodes).
-OK = 0
-THRESHOLDS_FAILED = 99
-SETUP_TIMEOUT = 100
-TEARDOWN_TIMEOUT = 101
-INVALID_CONFIG = 104
-EXTERNAL_ABORT = 105
-SCRIPT_EXCEPTION = 107
-SCRIPT_ABORTED = 108
-MARKED_AS_FAILED = 110
-GENERIC_ERROR = 255
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # How often thresholds with abortOnFail are looked at, as k6 does.
@@ -60,7 +51,7 @@ _THRESHOLD_PERIOD = 2.0
 class UsageError(Exception):
     """Bad input from the user (not the script); the message says what."""
 
-    def __init__(self, message: str, exit_code: int = GENERIC_ERROR):
+    def __init__(self, message: str, exit_code: int = ExitCode.GENERIC_ERROR):
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -123,7 +114,7 @@ class _Interrupts:
         self.received += 1
         if self.received > 1:
             self.test.log("error", "Aborting k6 in response to signal", sig=name)
-            os._exit(EXTERNAL_ABORT)
+            os._exit(ExitCode.EXTERNAL_ABORT)
         self.signal_name = name
         self.test.stop.set()
 
@@ -144,7 +135,7 @@ class TestRun:
             metrics=Metrics(record=config.record_samples),
             module_path=module_path_from(config.process_env, config.module_path),
         )
-        self.result = Result(OK, self.test.metrics, log, errors=self.test.errors)
+        self.result = Result(ExitCode.OK, self.test.metrics, log, errors=self.test.errors)
         self.workers: list[VUWorker] = []
         self.lifecycle: VUWorker | None = None  # the VU that runs setup/teardown/handleSummary
         self.pool: VUPool | None = None
@@ -171,8 +162,8 @@ class TestRun:
                 output.close()
         if interrupts.received:
             self.log("error", f"test run was aborted because k6 received a '{interrupts.signal_name}' signal")
-            if self.result.exit_code in (OK, THRESHOLDS_FAILED, MARKED_AS_FAILED):
-                self.result.exit_code = EXTERNAL_ABORT
+            if self.result.exit_code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED, ExitCode.MARKED_AS_FAILED):
+                self.result.exit_code = ExitCode.EXTERNAL_ABORT
         return self.result
 
     def _run(self) -> int:
@@ -180,7 +171,7 @@ class TestRun:
         if registry.conflicts:
             for conflict in registry.conflicts:
                 self.log("error", conflict)
-            return SCRIPT_EXCEPTION
+            return ExitCode.SCRIPT_EXCEPTION
         try:
             first = start_workers(self.test, range(1, 2))[0]
         except (ScriptError, OSError) as exc:
@@ -195,14 +186,14 @@ class TestRun:
             return exc.exit_code
         except MetricError as exc:
             self.log("error", str(exc))
-            return INVALID_CONFIG
+            return ExitCode.INVALID_CONFIG
         try:
             self.test.metrics.outputs.extend(
                 open_outputs(self.options.out, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout)
             )
         except OutputError as exc:
             self.log("error", str(exc))
-            return GENERIC_ERROR
+            return ExitCode.GENERIC_ERROR
         assert self.options is not None
         try:
             self.workers += start_workers(self.test, range(2, self.options.planned_vus() + 1))
@@ -216,7 +207,7 @@ class TestRun:
             self.stdout.flush()
         # As in k6: a setup() that failed means no scenarios and no teardown().
         code = self._setup()
-        if code == OK:
+        if code == ExitCode.OK:
             self._scenarios()
             code = self._teardown()
         self.test.metrics.ended = time.time()
@@ -227,21 +218,21 @@ class TestRun:
         if code:
             return code
         if self.test.abort_reason is not None:
-            return SCRIPT_ABORTED if not self._aborted_by_threshold else THRESHOLDS_FAILED
+            return ExitCode.SCRIPT_ABORTED if not self._aborted_by_threshold else ExitCode.THRESHOLDS_FAILED
         if crossed:
-            return THRESHOLDS_FAILED
+            return ExitCode.THRESHOLDS_FAILED
         if self.test.failed:
             self.log("error", "test run was marked as failed")
-            return MARKED_AS_FAILED
-        return OK
+            return ExitCode.MARKED_AS_FAILED
+        return ExitCode.OK
 
     def _start_failed(self, exc: ScriptError | OSError) -> int:
         """A VU could not start: its init code threw, or the machine refused it."""
         if isinstance(exc, ScriptError):
             self.log("error", stack_for_log(exc.text), hint="script exception")
-            return SCRIPT_EXCEPTION
+            return ExitCode.SCRIPT_EXCEPTION
         self.log("error", f"cannot start a VU: {exc.strerror or exc}")
-        return GENERIC_ERROR
+        return ExitCode.GENERIC_ERROR
 
     # -- configuration ------------------------------------------------------------------
     def _configure(self, first: VUWorker) -> None:
@@ -298,10 +289,10 @@ class TestRun:
     def _setup(self) -> int:
         if "setup" not in self._exported:
             self._distribute(None)
-            return OK
+            return ExitCode.OK
         assert self.options is not None
-        code, value = self._run_lifecycle("setup", None, self.options.setup_timeout, SETUP_TIMEOUT)
-        if code == OK:
+        code, value = self._run_lifecycle("setup", None, self.options.setup_timeout, ExitCode.SETUP_TIMEOUT)
+        if code == ExitCode.OK:
             self.setup_json = value
             self._distribute(value)
         return code
@@ -312,9 +303,9 @@ class TestRun:
 
     def _teardown(self) -> int:
         if "teardown" not in self._exported:
-            return OK
+            return ExitCode.OK
         assert self.options is not None
-        return self._run_lifecycle("teardown", self.setup_json, self.options.teardown_timeout, TEARDOWN_TIMEOUT)[0]
+        return self._run_lifecycle("teardown", self.setup_json, self.options.teardown_timeout, ExitCode.TEARDOWN_TIMEOUT)[0]
 
     def _run_lifecycle(self, name: str, arg_json: str | None, timeout: float, timeout_code: int) -> tuple[int, str | None]:
         """setup() or teardown() with k6's messages and exit codes: (code, value JSON)."""
@@ -326,13 +317,13 @@ class TestRun:
             return timeout_code, None
         if error is not None:
             return self._lifecycle_error(error), None
-        return OK, value
+        return ExitCode.OK, value
 
     def _lifecycle_error(self, error: str) -> int:
         if error.startswith("AbortTest"):  # test.abort() logged it already
-            return SCRIPT_ABORTED
+            return ExitCode.SCRIPT_ABORTED
         self.log("error", stack_for_log(error), hint="script exception")
-        return SCRIPT_EXCEPTION
+        return ExitCode.SCRIPT_EXCEPTION
 
     # -- scenarios ----------------------------------------------------------------------------
     def _scenarios(self) -> None:
@@ -396,7 +387,7 @@ class TestRun:
             f"        output: {outputs}",
             "",
             f"     scenarios: (100.00%) {count} scenario{'s' if count != 1 else ''}, {options.max_vus()} max VUs, "
-            f"{go_duration(options.total_duration())} max duration (incl. graceful stop):",
+            f"{format_duration(options.total_duration())} max duration (incl. graceful stop):",
         ]
         for scenario in options.scenarios:
             executor = EXECUTORS[scenario.executor](scenario, self.test, pool)

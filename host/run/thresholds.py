@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from k6host.run.exitcodes import ExitCode
 from k6host.run.durations import SECOND, DurationError, json_duration_ns
 from k6host.run.metrics import (
     COUNTER,
@@ -33,7 +34,6 @@ from k6host.run.metrics import (
     TrendSink,
 )
 
-INVALID_CONFIG = 104
 
 # Operators in the order k6's scanner tries them: longer tokens before their prefixes.
 _OPERATORS = ("<=", "<", ">=", ">", "===", "==", "!=")
@@ -49,7 +49,7 @@ SUPPORTED = {
 class ThresholdError(ValueError):
     """A threshold k6 refuses before the test starts (exit code 104)."""
 
-    exit_code = INVALID_CONFIG
+    exit_code = ExitCode.INVALID_CONFIG
 
 
 def _go_float(text: str) -> float:
