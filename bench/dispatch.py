@@ -60,7 +60,7 @@ def measure(events: int, heap: int) -> list[float]:
             if connected and len(stamps) < events + 1:
                 stamps.append(time.perf_counter())
                 if len(stamps) <= events:
-                    vu.loop.events.append(["d", 1, b"ping"])
+                    vu.loop.events.append(["k6/x/tcp", "data", 1, b"ping"])
                     return vu._take_events()  # as a real wake-up hands them over
             return real_wait()
 
