@@ -47,6 +47,8 @@ const INPUTS = {
   clamped: new Uint8ClampedArray([255, 0, 128]),
 }
 function show(r) { return r instanceof ArrayBuffer ? { arrayBuffer: Array.from(new Uint8Array(r)) } : r }
+const BOOM = { toString() { throw new Error("boom") } }
+const HEX = { toString() { return "hex" } }
 function outcome(f) { const r = attempt(f); return r[0] === "ok" ? ["ok", show(r[1])] : r }
 """
 
@@ -291,6 +293,10 @@ def test_hmac_and_create_hmac_refuse_bad_input_in_k6s_order(run_js, tmp_path):
         encodings: ["HEX", "", "nope", undefined, null].map((e) => outcome(() => crypto.hmac("sha256", "k", "d", e))),
         order: [outcome(() => crypto.hmac("nope", 5, 5, "nope")), outcome(() => crypto.hmac("md5", 5, 5, "nope")),
                 outcome(() => crypto.hmac("md5", "k", 5, "nope")), outcome(() => crypto.createHMAC("nope", 5))],
+        // Arguments are converted before anything is hashed: a throwing toString() throws first.
+        conversions: [outcome(() => crypto.hmac("md5", "k", "d", BOOM)), outcome(() => crypto.hmac(BOOM, 5, 5, "hex")),
+                      outcome(() => crypto.md5("abc", BOOM)), outcome(() => crypto.createHash(BOOM)),
+                      outcome(() => crypto.md5("abc", HEX))],
       }})
     }}
     """)

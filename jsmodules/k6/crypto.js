@@ -72,15 +72,19 @@ function createHMAC(algorithm, secret) {
   return hasher(withInput("createHMAC", secret, text(algorithm)))
 }
 
+// One-shot calls convert every argument first, as k6 does before its Go
+// function runs, so nothing can throw between making a hash and finishing it.
 function hmac(algorithm, secret, data, outputEncoding) {
-  const number = withInput("createHMAC", secret, text(algorithm))
-  return output(withInput("finish", data, number, text(outputEncoding), ""))
+  const [name, encoding] = [text(algorithm), text(outputEncoding)]
+  const number = withInput("createHMAC", secret, name)
+  return output(withInput("finish", data, number, encoding, ""))
 }
 
 function shorthand(algorithm) {
   return function (input, outputEncoding) {
+    const encoding = text(outputEncoding)
     const number = native.call("createHash", algorithm)
-    return output(withInput("finish", input, number, text(outputEncoding), algorithm + " failed: "))
+    return output(withInput("finish", input, number, encoding, algorithm + " failed: "))
   }
 }
 
