@@ -10,6 +10,7 @@ before they are interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any, Callable
 from .console import clean_stack, stack_for_log
 from .progress import DONE, INTERRUPTED, RUNNING, STOPPING, WAITING, Bar, fixed_duration, go_duration
 from .engine import ScriptError
+from .options import parse_duration
 from .vu import VU, IterationAborted, IterationContext, TestState
 from .workers import VUWorker
 
@@ -105,6 +107,8 @@ class Executor:
         self._running_jobs = 0
         self._jobs_done = threading.Condition(self._lock)
         self.finished = threading.Event()
+        shortest = test.options.get("minIterationDuration")
+        self.min_iteration = parse_duration(shortest, "minIterationDuration") if shortest else 0.0
 
     # -- to be provided by each executor ---------------------------------------
     def run(self) -> None:
@@ -216,6 +220,11 @@ class Executor:
             self.test.log(
                 "error", stack_for_log(error), executor=self.kind, scenario=self.scenario.name, source="stacktrace"
             )
+        # k6's minIterationDuration: a complete iteration sleeps for the rest, outside iteration_duration.
+        rest = self.min_iteration - (time.perf_counter() - started)
+        if rest > 0:
+            with contextlib.suppress(IterationAborted):
+                vu.pause(rest)
         return True
 
     def _start_job(self, slot: _Slot, body: Callable[[VU], None]) -> None:

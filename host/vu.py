@@ -56,6 +56,7 @@ class TestState:
     vus_initialized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (hub.py)
+    compatibility_mode: str = "extended"  # k6's: "base" has no `global` alias of globalThis
 
     def count(self, attribute: str, delta: int = 1) -> None:
         with self.lock:
@@ -194,9 +195,10 @@ class VU:
         self.engine.eval(source, filename)
         self.engine.eval(
             "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;"
-            "__k6host.baseEnv = Object.assign({}, dukpy.env);",
+            "__k6host.baseEnv = Object.assign({}, dukpy.env); if (dukpy.g) globalThis.global = globalThis; undefined",
             env=self.test.env,
             vu=self.id,
+            g=self.test.compatibility_mode != "base",
         )
 
     # -- the REPL -------------------------------------------------------------------
@@ -432,6 +434,10 @@ class VU:
     def _on_settled(self, error: str | None, value: str | None = None) -> None:
         self._settled = True
         self._result = (error, value)
+
+    def pause(self, seconds: float) -> None:
+        """Wait between iterations, letting other VUs run; IterationAborted when the test stops."""
+        self._sleep(seconds)
 
     def _sleep(self, seconds: float) -> None:
         until = time.monotonic() + seconds
