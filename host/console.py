@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Callable, TextIO
 
 from .modules import jsmodules_dir
+from .positions import script_positions
 
 # Stack frames of the host's own glue, which mean nothing to a script's author.
 _HOST_FRAME = re.compile(r"^\s+at .*\((<dukpy>|<k6host>|native)[:)]")
@@ -109,6 +110,7 @@ def _text_line(level: str, message: str, fields: dict[str, str]) -> str:
 def clean_stack(text: str) -> str:
     """A JavaScript error text without the host's own frames."""
     own = str(jsmodules_dir())
+    text = script_positions(text)
     return "\n".join(line for line in text.split("\n") if not _HOST_FRAME.search(line) and own not in line)
 
 

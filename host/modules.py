@@ -15,7 +15,12 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .engine import Engine
+from .engine import _WRAPPER_PREFIX, Engine
+from .esmsource import (
+    LOCALS_PREFIX, NAMESPACE_SUFFIX, imported_names, locals_import, locals_module, namespace_imports,
+)
+from .missingmodules import throwing_source
+from .positions import note_prefix
 
 BUILTIN_PREFIX = "k6"
 _MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
@@ -60,9 +65,9 @@ def _read_script(path: str, _mtime_ns: int, _size: int) -> str:
     return text
 
 
-def _esm_shim(name: str, source: str) -> str:
+def _esm_shim(name: str, source: str, with_default: bool = True) -> str:
     names = [n for n in dict.fromkeys(_EXPORT.findall(source)) if n != "default"]
-    lines = [f"const m = globalThis.__k6host.builtin({json.dumps(name)});", "export default m;"]
+    lines = [f"const m = globalThis.__k6host.builtin({json.dumps(name)});"] + (["export default m;"] * with_default)
     lines += [f"export const {n} = m.{n};" for n in names]
     return "\n".join(lines)
 
@@ -79,16 +84,17 @@ def url_path(module_id: str) -> str | None:
 def _module_locals(module_id: str, source: str) -> str:
     """Give an ES module its own ``require`` and ``open``, as k6 does.
 
-    They go on the first line, so line numbers in errors stay the script's.
-    A module that declares either name itself keeps its own.
+    They come from an import on the first line, whose length is taken off
+    that line's columns in errors (positions.py). A module that declares
+    either name itself keeps its own.
     """
-    quoted = json.dumps(module_id)
-    bindings = [
-        f"{name} = globalThis.__k6host.{factory}({quoted})"
-        for name, factory in (("require", "makeRequire"), ("open", "makeOpen"))
+    names = [
+        name for name in ("require", "open")
         if not re.search(rf"(\b(function|const|let|var|class)\s+|import\s*{{[^}}]*\b|import\s+){name}\b", source)
     ]
-    return (f"const {', '.join(bindings)}; " if bindings else "") + source
+    prelude = locals_import(module_id, names)
+    note_prefix(module_id, len(prelude))
+    return prelude + namespace_imports(source, lambda name: builtin_source(name) is not None)
 
 
 class ModuleMap:
@@ -104,6 +110,7 @@ class ModuleMap:
         self._main_dir = os.path.dirname(self.main_path)
         self._engine: Engine | None = None
         self._formats: dict[str, str] = {}
+        self._imported: dict[str, set[str]] = {}  # bare name -> what ES modules import from it
 
     def attach(self, engine: Engine) -> None:
         self._engine = engine
@@ -118,7 +125,7 @@ class ModuleMap:
 
     def resolve(self, base: str, name: str) -> str:
         """The module id that ``name`` means when imported from ``base``."""
-        if builtin_source(name) is not None or name.startswith("file:///"):
+        if builtin_source(name) is not None or name.startswith(("file:///", LOCALS_PREFIX)):
             return name
         if name.startswith(("./", "../")):
             return file_url(os.path.normpath(os.path.join(self.directory_of(base), name)))
@@ -162,23 +169,36 @@ class ModuleMap:
         builtin = builtin_source(module_id)
         if builtin is not None:
             return _esm_shim(module_id, builtin)
+        if module_id.startswith(LOCALS_PREFIX):
+            return locals_module(module_id)
+        if module_id.endswith(NAMESPACE_SUFFIX) and builtin_source(module_id[:-len(NAMESPACE_SUFFIX)]) is not None:
+            name = module_id[:-len(NAMESPACE_SUFFIX)]
+            return _esm_shim(name, builtin_source(name), with_default=False)
         fmt = self.format_of(module_id)
         if fmt == "esm":
-            return _module_locals(module_id, read_script(url_path(module_id)))
+            source = read_script(url_path(module_id))
+            for name, names in imported_names(source).items():
+                self._imported.setdefault(name, set()).update(names)
+            return _module_locals(module_id, source)
         if fmt == "cjs":
             # An ES module importing CommonJS sees its exports as the default.
             quoted = json.dumps(module_id)
             return f"export default globalThis.__k6host.makeRequire({quoted})({quoted});"
-        return None
+        return throwing_source(module_id, self._imported.get(module_id, ()))
 
     def compile_commonjs(self, module_id: str) -> str:
         """Compile a CommonJS module into ``__k6host.cjs[id]``; say its format."""
         assert self._engine is not None
         fmt = self.format_of(module_id)
+        missing = throwing_source(module_id) if fmt is None else None
+        if missing is not None:
+            self._engine.compile_function(f"__k6host.cjs[{json.dumps(module_id)}]", missing, module_id)
+            return "cjs"
         if fmt == "cjs":
             builtin = builtin_source(module_id)
             source = builtin if builtin is not None else read_script(url_path(module_id))
             filename = str(jsmodules_dir() / (module_id + ".js")) if builtin is not None else module_id
             target = f"__k6host.cjs[{json.dumps(module_id)}]"
+            note_prefix(filename, len(f"{target} = {_WRAPPER_PREFIX}"))
             self._engine.compile_function(target, source, filename)
         return fmt or "missing"
