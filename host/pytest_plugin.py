@@ -157,7 +157,9 @@ class JSItem(pytest.Item):
         if result.iterations_interrupted:
             problems.append(f"timed out after {timeout:g} s (k6host_timeout)")
         if result.exit_code == 110:
-            problems.append("the test was marked as failed (test.fail())")
+            # As a thrown error reads: the message, then where test.fail() was called.
+            problems += [stack_for_log(f"test.fail(): {reason}\n    {where}".rstrip()).rstrip()
+                         for reason, where in result.fail_calls] or ["the test was marked as failed (test.fail())"]
         elif result.exit_code not in (0, 99) or (result.exit_code == 99 and not problems):
             problems.append(_last_errors(result.output) or f"k6host exited with code {result.exit_code}")
         if self.config.getini("k6host_fail_on_check"):

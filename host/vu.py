@@ -46,6 +46,7 @@ class TestState:
     tags: dict[str, str] = field(default_factory=dict)
     failed: bool = False
     errors: list[str] = field(default_factory=list)  # iterations that ended in an exception
+    fail_calls: list[tuple[str, str]] = field(default_factory=list)  # test.fail(): (reason, caller's stack frame)
     abort_reason: str | None = None
     # Set to end every iteration now (test.abort, a second Ctrl-C, a hard stop).
     stop: threading.Event = field(default_factory=threading.Event)
@@ -537,8 +538,9 @@ class VU:
     def _shared_store(self, name: str, data_json: str) -> int:
         return self.test.shared.store(name, data_json)
 
-    def _test_fail(self, reason: str) -> None:
+    def _test_fail(self, reason: str, where: str = "") -> None:
         self.test.failed = True
+        self.test.fail_calls.append((reason, where))
         self.test.log("error", f"test marked as failed: {reason}")
 
     def _test_abort(self, reason: str, where: str) -> None:
