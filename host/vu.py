@@ -26,6 +26,7 @@ from .modules import ModuleMap, jsmodules_dir
 from .netconfig import NetConfig
 from .shared import SharedArrays
 from .tcpbinding import TcpBinding
+from .tcpclassic import ClassicTcp
 
 # How long one wait in the loop may last before the VU looks at its stop flags.
 _POLL = 0.25
@@ -133,6 +134,7 @@ class VU:
             self.loop.call_blocking = lambda fn: hub.call_blocking(fn, self._should_stop)
         self.metrics = VUMetrics(self)
         self.tcp = TcpBinding(self.engine, self.loop, self.metrics, test.net)
+        self.classic_tcp = ClassicTcp(self)  # k6/x/tcp's older blocking API (tcpclassic.py)
         self.context = IterationContext()
         self.iteration_in_instance = 0
         self._deadline: Callable[[], float | None] = lambda: None
@@ -369,6 +371,7 @@ class VU:
 
     def close(self) -> None:
         self.tcp.close_all()
+        self.classic_tcp.close_all()
         self.metrics.flush()
         self.loop.close()
         self.engine.close()
