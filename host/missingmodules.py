@@ -49,16 +49,17 @@ def explanation(name: str) -> str | None:
     return None
 
 
-def throwing_source(name: str, exports: Iterable[str] = ()) -> str | None:
-    """A module body that throws the explanation as k6 throws its GoErrors, or None.
+def throwing_source(name: str, exports: Iterable[str] = (), message: str | None = None) -> str | None:
+    """A module body that throws ``message`` (else the explanation) as k6 throws its GoErrors, or None.
 
     As an ES module it declares ``exports`` (what its importers ask for), so
     that linking succeeds and the explanation is what the script hears.
     """
-    message = explanation(name)
+    message = message or explanation(name)
     if message is None:
         return None
-    lines = [f"const e = new Error({json.dumps(message)}); e.name = \"GoError\"; throw e;"]
+    # No stack: its only frame would be this generated module's.
+    lines = [f"const e = new Error({json.dumps(message)}); e.name = \"GoError\"; e.stack = \"\"; throw e;"]
     named = sorted(n for n in set(exports) if n != "default" and n.isidentifier())
     if "default" in exports:
         lines.append("export default undefined;")

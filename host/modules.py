@@ -21,6 +21,8 @@ from .esmsource import (
 )
 from .missingmodules import throwing_source
 from .positions import note_prefix
+from .remotemodules import fetch_error, is_remote, local_copy
+from .remotemodules import join as remote_join
 
 BUILTIN_PREFIX = "k6"
 _MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
@@ -110,7 +112,7 @@ class ModuleMap:
         self._main_dir = os.path.dirname(self.main_path)
         self._engine: Engine | None = None
         self._formats: dict[str, str] = {}
-        self._imported: dict[str, set[str]] = {}  # bare name -> what ES modules import from it
+        self._imported: dict[str, set[str]] = {}  # module id -> the names ES modules import from it
 
     def attach(self, engine: Engine) -> None:
         self._engine = engine
@@ -125,8 +127,10 @@ class ModuleMap:
 
     def resolve(self, base: str, name: str) -> str:
         """The module id that ``name`` means when imported from ``base``."""
-        if builtin_source(name) is not None or name.startswith(("file:///", LOCALS_PREFIX)):
+        if builtin_source(name) is not None or name.startswith(("file:///", LOCALS_PREFIX)) or is_remote(name):
             return name
+        if is_remote(base) and name.startswith(("./", "../", "/")):
+            return remote_join(base, name)
         if name.startswith(("./", "../")):
             return file_url(os.path.normpath(os.path.join(self.directory_of(base), name)))
         if name.startswith("/"):
@@ -137,7 +141,7 @@ class ModuleMap:
         """``esm``, ``cjs`` or None (not found) for a module id."""
         if builtin_source(module_id) is not None:
             return "cjs"
-        path = url_path(module_id)
+        path = self._path(module_id)
         if path is None or not os.path.isfile(path):
             return None
         known = self._formats.get(module_id)
@@ -152,6 +156,11 @@ class ModuleMap:
             fmt = "cjs" if self._compiles_as_function(read_script(path)) else "esm"
         self._formats[module_id] = fmt
         return fmt
+
+    @staticmethod
+    def _path(module_id: str) -> str | None:
+        """The file holding a module: the script's own, or the cached copy of a URL's."""
+        return local_copy(module_id) if is_remote(module_id) else url_path(module_id)
 
     def _compiles_as_function(self, source: str) -> bool:
         # import/export make a module body a SyntaxError inside a function,
@@ -175,28 +184,38 @@ class ModuleMap:
             name = module_id[:-len(NAMESPACE_SUFFIX)]
             return _esm_shim(name, builtin_source(name), with_default=False)
         fmt = self.format_of(module_id)
+        wanted = self._imported.get(module_id, set())
         if fmt == "esm":
-            source = read_script(url_path(module_id))
+            source = read_script(self._path(module_id))
             for name, names in imported_names(source).items():
-                self._imported.setdefault(name, set()).update(names)
+                self._imported.setdefault(self.resolve(module_id, name), set()).update(names)
             return _module_locals(module_id, source)
         if fmt == "cjs":
-            # An ES module importing CommonJS sees its exports as the default.
+            # An ES module importing CommonJS sees its exports as the default,
+            # and by name what it imports by name (a bundle's named exports too).
             quoted = json.dumps(module_id)
-            return f"export default globalThis.__k6host.makeRequire({quoted})({quoted});"
-        return throwing_source(module_id, self._imported.get(module_id, ()))
+            lines = [f"const m = globalThis.__k6host.makeRequire({quoted})({quoted});", "export default m;"]
+            lines += [f"export const {n} = m[{json.dumps(n)}];" for n in sorted(wanted)
+                      if n != "default" and n.isidentifier()]
+            return "\n".join(lines)
+        if is_remote(module_id):
+            return throwing_source(module_id, wanted, fetch_error(module_id))
+        return throwing_source(module_id, wanted)
 
     def compile_commonjs(self, module_id: str) -> str:
         """Compile a CommonJS module into ``__k6host.cjs[id]``; say its format."""
         assert self._engine is not None
         fmt = self.format_of(module_id)
-        missing = throwing_source(module_id) if fmt is None else None
+        missing = None
+        if fmt is None:
+            missing = throwing_source(module_id, (), fetch_error(module_id)) if is_remote(module_id) \
+                else throwing_source(module_id)
         if missing is not None:
             self._engine.compile_function(f"__k6host.cjs[{json.dumps(module_id)}]", missing, module_id)
             return "cjs"
         if fmt == "cjs":
             builtin = builtin_source(module_id)
-            source = builtin if builtin is not None else read_script(url_path(module_id))
+            source = builtin if builtin is not None else read_script(self._path(module_id))
             filename = str(jsmodules_dir() / (module_id + ".js")) if builtin is not None else module_id
             target = f"__k6host.cjs[{json.dumps(module_id)}]"
             note_prefix(filename, len(f"{target} = {_WRAPPER_PREFIX}"))

@@ -12,7 +12,7 @@ import re
 
 # file:// name -> characters of the host's own text before the file's first character.
 _PREFIXES: dict[str, int] = {}
-_FIRST_LINE = re.compile(r"(file://[^\s()]+?):1:(\d+)(?=[)\s(]|$)", re.MULTILINE)
+_FIRST_LINE = re.compile(r"((?:file|https?)://[^\s()]+?):1:(\d+)(?=[)\s(]|$)", re.MULTILINE)
 
 
 def note_prefix(filename: str, length: int) -> None:
