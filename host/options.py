@@ -777,6 +777,8 @@ _NO_EFFECT = {
     "tlsCipherSuites": "k6host uses the TLS library's default cipher suites",
     "tlsVersion": "k6host uses the TLS library's default versions",
     "localIPs": "connections use the system's source address",
+    "metricSamplesBufferSize": "k6host hands samples over in batches of its own",
+    "ext": "it is read by k6 Cloud only",
 }
 _CLI_KEYS = frozenset({
     "vus", "duration", "iterations", "stages", "tags", "no_thresholds", "no_summary", "summary_trend_stats",
