@@ -42,6 +42,9 @@ export default async function () {
 """
 
 
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}
+
+
 def _engine_version() -> str:
     try:
         from dukpy import _dukpy
@@ -57,7 +60,8 @@ def _engine_version() -> str:
 def version_text(as_json: bool = False) -> str:
     """As ``k6 version`` prints: ``k6host v1.2.3 (engine, python, os/arch)``."""
     python = f"python{platform.python_version()}"
-    system = f"{sys.platform}/{platform.machine().lower()}"
+    machine = platform.machine().lower()
+    system = f"{sys.platform}/{_GO_ARCH.get(machine, machine)}"  # as Go names them, like k6
     if as_json:
         return json.dumps({"engine": _engine_version(), "os_arch": system, "python_version": python,
                            "version": f"v{__version__}"}, sort_keys=True)
