@@ -69,8 +69,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
     _f("--include-system-env-vars", help="pass the process environment into __ENV (default true)", default=True,
        **_BOOL),
     _f("--compatibility-mode", help="\"extended\" (global is an alias of globalThis) or \"base\"", metavar="MODE"),
-    _f("-t", "--type", help="\"js\"; archives are not supported", metavar="TYPE", state=UNSUPPORTED,
-       note="k6host runs scripts, not archives"),
+    _f("-t", "--type", help="\"js\"; archives are not supported", metavar="TYPE",
+       note="js only; an archive is refused"),
     # -- reaching hosts
     _f("--insecure-skip-tls-verify", help="skip verification of TLS certificates", **_BOOL),
     _f("--blacklist-ip", help="refuse connections to an IP range (CIDR; repeatable, comma-separated)",
@@ -227,8 +227,6 @@ def unsupported_warnings(args: argparse.Namespace) -> list[str]:
         if flag.long == "--local-ips":
             continue  # options.py warns, for K6_LOCAL_IPS too
         if flag.long == "--traces-output" and value == "none":
-            continue
-        if flag.long == "--type" and value == "js":
             continue
         warnings.append(f"{flag.long} is not supported by k6host ({flag.note}); it has no effect")
     return warnings

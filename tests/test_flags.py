@@ -352,3 +352,16 @@ def test_readme_flag_table_is_the_parsers():
     run_parser = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices)._name_parser_map["run"]
     parsed = {s for a in run_parser._actions for s in a.option_strings if a.help != "==SUPPRESS=="} - {"-h", "--help"}
     assert parsed == {name for flag in RUN_FLAGS for name in flag.names}
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--log-output", "file=no/such/folder/log.txt"], "cannot open the log file no/such/folder/log.txt"),
+    (["--console-output", "no/such/folder/c.txt"], "cannot open the console output file no/such/folder/c.txt"),
+    (["--type", "archive"], "--type 'archive' is not supported"),
+], ids=["log-file", "console-file", "archive"])
+def test_unusable_output_files_and_archives_are_one_clear_line(tmp_path, flags, words):
+    name = write(tmp_path, "export default function () {}")
+    ours = run("k6host", ["run", *flags, name], tmp_path / "k6host")
+    assert ours.returncode == 255, ours.stderr
+    assert words in ours.stderr and "Traceback" not in ours.stderr
+    assert len(ours.stderr.strip().splitlines()) == 1
