@@ -24,6 +24,7 @@ class RunResult:
     output: str  # everything written to the log (k6's stderr) and the summary text
     metrics: Metrics = field(repr=False)
     iterations_interrupted: int = 0
+    fail_calls: list[tuple[str, str]] = field(default_factory=list)  # test.fail(): (reason, where it was called)
 
     @property
     def ok(self) -> bool:
@@ -112,4 +113,5 @@ def execute(
         output=stream.getvalue() + summary_out.getvalue(),
         metrics=result.metrics,
         iterations_interrupted=test_run.test.iterations_interrupted,
+        fail_calls=list(test_run.test.fail_calls),
     )

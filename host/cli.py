@@ -1,4 +1,4 @@
-"""The ``k6host`` command: run, echo, version."""
+"""The ``k6host`` command: run, repl, echo, version, new, completion."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import sys
 from typing import Iterator, NoReturn, Sequence
 
 from k6host import __version__
-from k6host.report.log import Log
+from k6host.commands import completion_script, new_script, version_text
+from k6host.flags import FlagError, add_run_flags, move_global_flags, split_bool_values, unsupported_warnings
+from k6host.report.logoutput import open_log
 from k6host.run.exitcodes import ExitCode
 from k6host.run.runner import UsageError, parse_env, run_script
+from k6host.engine.scriptsource import script_source
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,21 +35,20 @@ def _port(text: str) -> int:
     return port
 
 
-def _whole(flag: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid argument {text!r} for {flag}: expected a whole number") from None
-        return value  # a negative count is the options' to refuse, with k6's exit code
-
-    return parse
-
-
-_OPTION_FLAGS = (
-    "vus", "duration", "iterations", "stages", "tags", "no_thresholds", "no_summary",
-    "summary_trend_stats", "summary_export", "out", "quiet", "no_color",
-)
+# Flags whose values are options (k6's precedence): flag dest -> load_options' key.
+_OPTION_FLAGS = {
+    "vus": "vus", "duration": "duration", "iterations": "iterations", "stage": "stages", "tag": "tags",
+    "no_thresholds": "no_thresholds", "no_summary": "no_summary", "summary_trend_stats": "summary_trend_stats",
+    "summary_time_unit": "summary_time_unit", "summary_mode": "summary_mode", "summary_export": "summary_export",
+    "out": "out", "quiet": "quiet", "no_color": "no_color", "no_setup": "no_setup", "no_teardown": "no_teardown",
+    "insecure_skip_tls_verify": "insecure_skip_tls_verify", "min_iteration_duration": "min_iteration_duration",
+    "system_tags": "system_tags", "blacklist_ip": "blacklist_ip", "block_hostnames": "block_hostnames",
+    "dns": "dns", "local_ips": "local_ips", "throw": "throw", "max_redirects": "max_redirects", "batch": "batch",
+    "batch_per_host": "batch_per_host", "rps": "rps", "user_agent": "user_agent", "http_debug": "http_debug",
+    "no_connection_reuse": "no_connection_reuse", "no_vu_connection_reuse": "no_vu_connection_reuse",
+    "discard_response_bodies": "discard_response_bodies", "compatibility_mode": "compatibility_mode",
+}
+_COMMANDS = ("run", "repl", "echo", "version", "new", "completion")
 
 
 def _module_path_flag(parser: argparse.ArgumentParser) -> None:
@@ -62,33 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     run = commands.add_parser("run", help="run a k6 script")
-    run.add_argument("script", help="the k6 script (.js, .mjs or .cjs)")
-    run.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
-                     help="add a variable to __ENV (repeatable)")
-    run.add_argument("--with-echo", action="store_true",
-                     help="start the built-in echo server; TCP_ECHO_HOST/PORT go into __ENV")
-    run.add_argument("--include-system-env-vars", action=argparse.BooleanOptionalAction, default=True,
-                     help="pass the process environment into __ENV (default: on)")
-    run.add_argument("-v", "--verbose", action="store_true", help="show debug output")
-    run.add_argument("--no-color", action="store_true", help="no colours in the output")
-    # k6's option flags: only the ones given reach the options (k6's precedence).
-    run.add_argument("-u", "--vus", type=_whole("--vus"), help="number of virtual users")
-    run.add_argument("-d", "--duration", help="test duration, e.g. 30s, 1m30s")
-    run.add_argument("-i", "--iterations", type=_whole("--iterations"), help="total iterations, shared among the VUs")
-    run.add_argument("-s", "--stage", action="append", dest="stages", metavar="DURATION:TARGET",
-                     help="a ramping stage (repeatable)")
-    run.add_argument("--tag", action="append", dest="tags", metavar="NAME=VALUE",
-                     help="a tag added to every sample (repeatable)")
-    run.add_argument("-c", "--config", dest="config_file", metavar="FILE", help="a JSON file of options")
-    run.add_argument("--no-thresholds", action="store_true", default=None, help="do not evaluate thresholds")
-    run.add_argument("--no-summary", action="store_true", default=None, help="print no end-of-test summary")
-    run.add_argument("--summary-trend-stats", metavar="STATS",
-                     help="comma-separated Trend statistics for the summary, e.g. avg,p(99)")
-    run.add_argument("--summary-export", metavar="FILE", help="write the summary as JSON to FILE")
-    run.add_argument("-o", "--out", action="append", metavar="TYPE=FILE",
-                     help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
-    run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
-    _module_path_flag(run)
+    run.add_argument("script", help="the k6 script (.js, .mjs or .cjs; - reads it from stdin)")
+    add_run_flags(run)
 
     repl = commands.add_parser("repl", help="an interactive prompt on one VU")
     repl.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
@@ -98,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     echo = commands.add_parser("echo", help="run the built-in TCP echo server in the foreground")
     echo.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
     echo.add_argument("--tls", action="store_true", help="serve TLS with a generated test certificate")
+
+    version = commands.add_parser("version", help="show the versions of k6host, its engine and Python")
+    version.add_argument("--json", action="store_true", help="as JSON")
+    new = commands.add_parser("new", help="write a starter k6/x/tcp script")
+    new.add_argument("file", nargs="?", default="script.js", help="where to write it (default: script.js)")
+    new.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
+    completion = commands.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
     return parser
 
 
@@ -112,43 +97,71 @@ def _echo_env(enabled: bool) -> Iterator[dict[str, str]]:
         yield {"TCP_ECHO_HOST": server.host, "TCP_ECHO_PORT": str(server.port)}
 
 
-def _run(args: argparse.Namespace) -> int:
-    log = Log(color=False if args.no_color else None, verbose=args.verbose)
+def _run(args: argparse.Namespace, explicit: dict[str, bool]) -> int:
+    for dest, value in explicit.items():
+        setattr(args, dest, value)
+    process_env = dict(os.environ)
+    log = open_log(
+        output=args.log_output if args.log_output is not None else process_env.get("K6_LOG_OUTPUT"),
+        fmt=args.log_format if args.log_format is not None else process_env.get("K6_LOG_FORMAT"),
+        console_output=args.console_output if args.console_output is not None
+        else process_env.get("K6_CONSOLE_OUTPUT"),
+        color=False if args.no_color else None,
+        verbose=bool(args.verbose),
+    )
+    for warning in unsupported_warnings(args):
+        log("warning", warning)
+    if args.type not in (None, "js"):
+        raise UsageError(f"--type {args.type!r} is not supported by k6host: it runs scripts (\"js\"), not archives")
     env = dict(os.environ) if args.include_system_env_vars else {}
-    user_env = parse_env(args.env)
-    with _echo_env(args.with_echo) as echo_env:
+    user_env = parse_env(args.env or [], bare=True)
+    with script_source(args.script) as script, _echo_env(args.with_echo) as echo_env:
         # -e wins over what --with-echo sets, so a user can point elsewhere.
         env.update(echo_env)
         env.update(user_env)
-        cli = {name: getattr(args, name) for name in _OPTION_FLAGS if getattr(args, name) not in (None, False)}
+        cli = {key: getattr(args, dest) for dest, key in _OPTION_FLAGS.items() if getattr(args, dest) not in (None, False)}
         cli["env"] = user_env
         cli["include_system_env_vars"] = args.include_system_env_vars
         result = run_script(
-            args.script,
+            script,
             env,
             log,
             cli=cli,
-            config_file=args.config_file,
-            process_env=dict(os.environ),
+            config_file=args.config,
+            process_env=process_env,
             handle_signals=True,
-            module_path=tuple(args.module_path),
+            module_path=tuple(args.module_path or ()),
         )
         return result.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv, explicit = split_bool_values(move_global_flags(argv, _COMMANDS))
+    except FlagError as exc:
+        sys.stderr.write(f"k6host: {exc}\n")
+        return ExitCode.GENERIC_ERROR
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args)
+            return _run(args, explicit)
         if args.command == "repl":
             from k6host.repl import main as repl_main
 
-            return repl_main({**os.environ, **parse_env(args.env)}, tuple(args.module_path))
+            return repl_main({**os.environ, **parse_env(args.env, bare=True)}, tuple(args.module_path))
         if args.command == "echo":
             from k6host.testing.echo import serve
 
             return serve(args.port, args.tls, sys.stdout)
+        if args.command == "version":
+            sys.stdout.write(version_text(as_json=args.json))
+            return 0
+        if args.command == "new":
+            return new_script(args.file, args.force, sys.stdout)
+        if args.command == "completion":
+            sys.stdout.write(completion_script(args.shell, build_parser()))
+            return 0
     except UsageError as exc:
         sys.stderr.write(f"k6host: {exc}\n")
         return exc.exit_code

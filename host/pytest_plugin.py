@@ -165,7 +165,9 @@ class JSItem(pytest.Item):
         if result.iterations_interrupted:
             problems.append(f"timed out after {timeout:g} s (k6host_timeout)")
         if result.exit_code == ExitCode.MARKED_AS_FAILED:
-            problems.append("the test was marked as failed (test.fail())")
+            # As a thrown error reads: the message, then where test.fail() was called.
+            problems += [stack_for_log(f"test.fail(): {reason}\n    {where}".rstrip()).rstrip()
+                         for reason, where in result.fail_calls] or ["the test was marked as failed (test.fail())"]
         elif result.exit_code not in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED) or (
             result.exit_code == ExitCode.THRESHOLDS_FAILED and not problems
         ):

@@ -76,12 +76,20 @@ def test_env_flags_reach_the_script(tmp_path):
     assert console_messages(result.stderr) == ['["one","x=y",""]']
 
 
-@pytest.mark.parametrize("pair", ["NOEQUALS", "=x", "1BAD=x"])
+@pytest.mark.parametrize("pair", ["=x", "1BAD=x"])
 def test_malformed_env_flag_is_a_usage_error(tmp_path, pair):
     path = script(tmp_path, "export default function () {}")
     result = k6host("run", "-e", pair, path, cwd=tmp_path, timeout=TIMEOUT)
     assert result.returncode == 255, result.stderr
-    assert_clean_failure(result, pair)
+    assert_clean_failure(result, pair.partition("=")[0])
+
+
+def test_env_flag_without_a_value_sets_an_empty_variable(tmp_path):
+    """As `k6 run -e NAME`: the variable is there, empty, even when the system has it."""
+    path = script(tmp_path, "export default function () { console.log(JSON.stringify(__ENV.NAME)) }")
+    result = k6host("run", "-e", "NAME", path, cwd=tmp_path, env={"NAME": "system"}, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert console_messages(result.stderr) == ['""']
 
 
 def test_unknown_flag_is_named(tmp_path):

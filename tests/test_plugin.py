@@ -213,6 +213,28 @@ FAILURES = {
         """,
         "rejected in a timer",
     ),
+    "test.fail()": (
+        """
+        import exec from "k6/execution"
+        export function testIt() {
+          exec.test.fail("marked as failed here")  // HERE
+        }
+        """,
+        "test.fail(): marked as failed here",
+    ),
+    "test.fail() in a helper, after awaiting": (
+        """
+        import { test } from "k6/execution"
+        function mustBePositive(n) {
+          if (n <= 0) test.fail(`${n} is not positive`)  // HERE
+        }
+        export async function testIt() {
+          await Promise.resolve()
+          mustBePositive(-1)
+        }
+        """,
+        "test.fail(): -1 is not positive",
+    ),
 }
 
 

@@ -5,7 +5,7 @@ modules/api.py) have a CommonJS face, run once per VU; an ES ``import`` of one
 gets a small generated module that re-exports its declared exports by name,
 so ``import { Socket }``, ``import tcp`` and ``require()`` all reach the same
 objects. The script's own files are resolved relative to the file that
-imports them.
+imports them; https:// modules come from the disk cache (remotemodules.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING, Callable
 
-from k6host.engine.interpreter import Engine, HostError
+from k6host.engine.esmsource import (
+    LOCALS_PREFIX, NAMESPACE_SUFFIX, imported_names, locals_import, locals_module, namespace_imports,
+)
+from k6host.engine.interpreter import _WRAPPER_PREFIX, Engine, HostError
+from k6host.engine.missingmodules import throwing_source
+from k6host.engine.positions import note_prefix
+from k6host.engine.remotemodules import fetch_error, is_remote, local_copy
+from k6host.engine.remotemodules import join as remote_join
 
 if TYPE_CHECKING:
     from k6host.modules.registry import Registry
@@ -66,8 +73,8 @@ def _read_script(path: str, _mtime_ns: int, _size: int) -> str:
     return text
 
 
-def _esm_shim(name: str, exports: tuple[str, ...]) -> str:
-    lines = [f"const m = globalThis.__k6host.builtin({json.dumps(name)});", "export default m;"]
+def _esm_shim(name: str, exports: tuple[str, ...], with_default: bool = True) -> str:
+    lines = [f"const m = globalThis.__k6host.builtin({json.dumps(name)});"] + (["export default m;"] * with_default)
     lines += [f"export const {n} = m.{n};" for n in exports if n != "default"]
     return "\n".join(lines)
 
@@ -81,19 +88,20 @@ def url_path(module_id: str) -> str | None:
     return module_id[len("file://"):] if module_id.startswith("file:///") else None
 
 
-def _module_locals(module_id: str, source: str) -> str:
+def _module_locals(module_id: str, source: str, is_host_module: Callable[[str], bool]) -> str:
     """Give an ES module its own ``require`` and ``open``, as k6 does.
 
-    They go on the first line, so line numbers in errors stay the script's.
-    A module that declares either name itself keeps its own.
+    They come from an import on the first line, whose length is taken off
+    that line's columns in errors (positions.py). A module that declares
+    either name itself keeps its own.
     """
-    quoted = json.dumps(module_id)
-    bindings = [
-        f"{name} = globalThis.__k6host.{factory}({quoted})"
-        for name, factory in (("require", "makeRequire"), ("open", "openFor"))
+    names = [
+        name for name in ("require", "open")
         if not re.search(rf"(\b(function|const|let|var|class)\s+|import\s*{{[^}}]*\b|import\s+){name}\b", source)
     ]
-    return (f"const {', '.join(bindings)}; " if bindings else "") + source
+    prelude = locals_import(module_id, names)
+    note_prefix(module_id, len(prelude))
+    return prelude + namespace_imports(source, is_host_module)
 
 
 class ModuleMap:
@@ -113,6 +121,7 @@ class ModuleMap:
         self._activate = activate
         self._engine: Engine | None = None
         self._formats: dict[str, str] = {}
+        self._imported: dict[str, set[str]] = {}  # module id -> the names ES modules import from it
 
     def attach(self, engine: Engine) -> None:
         self._engine = engine
@@ -127,8 +136,10 @@ class ModuleMap:
 
     def resolve(self, base: str, name: str) -> str:
         """The module id that ``name`` means when imported from ``base``."""
-        if self._registry.importable(name) or name.startswith("file:///"):
+        if self._registry.importable(name) or name.startswith(("file:///", LOCALS_PREFIX)) or is_remote(name):
             return name
+        if is_remote(base) and name.startswith(("./", "../", "/")):
+            return remote_join(base, name)
         if name.startswith(("./", "../")):
             return file_url(os.path.normpath(os.path.join(self.directory_of(base), name)))
         if name.startswith("/"):
@@ -142,7 +153,7 @@ class ModuleMap:
         """``esm``, ``cjs`` or None (not found) for a module id."""
         if self._is_host_module(module_id):
             return "cjs"
-        path = url_path(module_id)
+        path = self._path(module_id)
         if path is None or not os.path.isfile(path):
             return None
         known = self._formats.get(module_id)
@@ -158,6 +169,11 @@ class ModuleMap:
         self._formats[module_id] = fmt
         return fmt
 
+    @staticmethod
+    def _path(module_id: str) -> str | None:
+        """The file holding a module: the script's own, or the cached copy of a URL's."""
+        return local_copy(module_id) if is_remote(module_id) else url_path(module_id)
+
     def _compiles_as_function(self, source: str) -> bool:
         # import/export make a module body a SyntaxError inside a function,
         # the rule Node uses for ambiguous .js files. A file that fails for
@@ -172,16 +188,34 @@ class ModuleMap:
     def esm_source(self, module_id: str) -> str | None:
         """Source for an ES ``import`` of ``module_id``."""
         if self._is_host_module(module_id):
-            cls = self._registry.modules.get(module_id)
-            return _esm_shim(module_id, cls.exports if cls is not None else ())
+            return _esm_shim(module_id, self._exports_of(module_id))
+        if module_id.startswith(LOCALS_PREFIX):
+            return locals_module(module_id)
+        if module_id.endswith(NAMESPACE_SUFFIX) and self._is_host_module(module_id[:-len(NAMESPACE_SUFFIX)]):
+            name = module_id[:-len(NAMESPACE_SUFFIX)]
+            return _esm_shim(name, self._exports_of(name), with_default=False)
         fmt = self.format_of(module_id)
+        wanted = self._imported.get(module_id, set())
         if fmt == "esm":
-            return _module_locals(module_id, read_script(url_path(module_id)))
+            source = read_script(self._path(module_id))
+            for name, names in imported_names(source).items():
+                self._imported.setdefault(self.resolve(module_id, name), set()).update(names)
+            return _module_locals(module_id, source, self._is_host_module)
         if fmt == "cjs":
-            # An ES module importing CommonJS sees its exports as the default.
+            # An ES module importing CommonJS sees its exports as the default,
+            # and by name what it imports by name (a bundle's named exports too).
             quoted = json.dumps(module_id)
-            return f"export default globalThis.__k6host.makeRequire({quoted})({quoted});"
-        return None
+            lines = [f"const m = globalThis.__k6host.makeRequire({quoted})({quoted});", "export default m;"]
+            lines += [f"export const {n} = m[{json.dumps(n)}];" for n in sorted(wanted)
+                      if n != "default" and n.isidentifier()]
+            return "\n".join(lines)
+        if is_remote(module_id):
+            return throwing_source(module_id, wanted, fetch_error(module_id))
+        return throwing_source(module_id, wanted)
+
+    def _exports_of(self, name: str) -> tuple[str, ...]:
+        cls = self._registry.modules.get(name)
+        return cls.exports if cls is not None else ()
 
     def compile_commonjs(self, module_id: str) -> str:
         """Compile a CommonJS module into ``__k6host.cjs[id]``; say its kind:
@@ -198,9 +232,18 @@ class ModuleMap:
             except OSError as exc:
                 raise ModuleLoadError(f"module {module_id!r}: cannot read its JavaScript {face}: {exc.strerror}") from None
             self._activate(module_id)
+            note_prefix(face, len(f"{target} = {_HOST_MODULE_PREFIX}"))
             self._engine.compile_function(target, source, face, _HOST_MODULE_PREFIX)
             return "host"
         fmt = self.format_of(module_id)
+        missing = None
+        if fmt is None:
+            missing = throwing_source(module_id, (), fetch_error(module_id)) if is_remote(module_id) \
+                else throwing_source(module_id)
+        if missing is not None:
+            self._engine.compile_function(target, missing, module_id)
+            return "cjs"
         if fmt == "cjs":
-            self._engine.compile_function(target, read_script(url_path(module_id)), module_id)
+            note_prefix(module_id, len(f"{target} = {_WRAPPER_PREFIX}"))
+            self._engine.compile_function(target, read_script(self._path(module_id)), module_id)
         return fmt or "missing"

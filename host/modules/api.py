@@ -153,6 +153,13 @@ class ModuleVU:
         """Wait; other VUs run meanwhile. Ends the iteration if the test stops."""
         self._vu.sleep(seconds)
 
+    def wait_io(self, fileobj: Any, mask: int, until: float | None) -> bool:
+        """Block the script until ``fileobj`` is ready for ``mask`` (selectors'
+        EVENT_READ/EVENT_WRITE), other VUs running meanwhile: for a module whose
+        calls are synchronous. False when ``until`` (time.monotonic()) passes;
+        ends the iteration if the test stops."""
+        return self._vu.wait_io(fileobj, mask, until)
+
     def fail_iteration(self, text: str) -> None:
         """Fail the current iteration with ``text`` (as an uncaught exception would)."""
         self._vu.fault(text)

@@ -6,6 +6,7 @@ On a terminal: ``INFO[0001] message    source=console``; elsewhere:
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Callable, TextIO
 
 from k6host.engine.loader import jsmodules_dir
+from k6host.engine.positions import script_positions
 
 # Stack frames of the host's own glue, which mean nothing to a script's author.
 _HOST_FRAME = re.compile(r"^\s+at .*\((<dukpy>|<k6host>|native)[:)]")
@@ -32,7 +34,14 @@ class Log:
     """Writes log lines to ``stream`` (stderr, as k6 does); thread-safe."""
 
     def __init__(
-        self, stream: TextIO | None = None, *, color: bool | None = None, verbose: bool = False, plain: bool = False
+        self,
+        stream: TextIO | None = None,
+        *,
+        color: bool | None = None,
+        verbose: bool = False,
+        plain: bool = False,
+        fmt: str = "text",
+        console: TextIO | None = None,
     ):
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", lambda: False)()
@@ -40,6 +49,8 @@ class Log:
         self.color = isatty if color is None else color
         self.verbose = verbose
         self.plain = plain  # just the message (the REPL), warnings and errors marked
+        self.fmt = fmt  # k6's --log-format: "json", "raw", or its text lines
+        self.console = console  # --console-output: console.log() lines go there instead
         self._start = time.monotonic()
         self._lock = threading.Lock()
         # (level, message, source) of every line, for the Python API and tests.
@@ -51,15 +62,24 @@ class Log:
         if level == "debug" and not self.verbose:
             return
         self.lines.append((level, message, fields.get("source", "")))
-        if self.plain:
+        if self.console is not None and fields.get("source") == "console":
+            # k6 writes them as plain text lines, without the source field.
+            with self._lock:
+                self.console.write(_text_line(level, message, {}) + "\n")
+                self.console.flush()
+            return
+        if self.fmt == "json":
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            text = json.dumps({"level": level, "msg": message, **fields, "time": stamp}, sort_keys=True,
+                              ensure_ascii=False, separators=(",", ":"))
+        elif self.fmt == "raw":
+            text = message
+        elif self.plain:
             text = message if level in ("info", "debug") else f"{level.upper()}: {message}"
         elif self.terminal:
             text = self._terminal_line(level, message, fields)
         else:
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            parts = [f'time="{stamp}"', f"level={level}", f"msg={_quote(message)}"]
-            parts += [f"{k}={_quote(v)}" for k, v in fields.items()]
-            text = " ".join(parts)
+            text = _text_line(level, message, fields)
         with self._lock:
             if self.writer is not None:
                 self.writer(text + "\n", self.stream)
@@ -80,9 +100,17 @@ class Log:
         return line
 
 
+def _text_line(level: str, message: str, fields: dict[str, str]) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    parts = [f'time="{stamp}"', f"level={level}", f"msg={_quote(message)}"]
+    parts += [f"{k}={_quote(v)}" for k, v in fields.items()]
+    return " ".join(parts)
+
+
 def clean_stack(text: str) -> str:
     """A JavaScript error text without the host's own frames."""
     own = str(jsmodules_dir())
+    text = script_positions(text)
     return "\n".join(line for line in text.split("\n") if not _HOST_FRAME.search(line) and own not in line)
 
 

@@ -228,6 +228,8 @@ class Metrics:
         self.samples: list[Sample] | None = [] if record else None
         self.started = time.time()
         self.ended: float | None = None
+        # k6's systemTags: the system tags it leaves out are taken off every sample.
+        self.dropped_tags: frozenset[str] = frozenset()
         for name, (kind, contains) in BUILTIN.items():
             self.define(name, kind, contains)
 
@@ -302,6 +304,8 @@ class Metrics:
         """Record (name, value, tags, time) samples under one lock."""
         with self._lock:
             for name, value, tags, when in samples:
+                if self.dropped_tags:
+                    tags = {k: v for k, v in tags.items() if k not in self.dropped_tags}
                 metric = self._metrics.get(name)
                 if metric is None:
                     raise MetricError(f"no metric named {name!r}")

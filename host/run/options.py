@@ -31,6 +31,7 @@ from k6host.run.durations import (
     json_duration_ns,
     parse_extended,
 )
+from k6host.net import dnsconfig
 from k6host.run.metrics import DEFAULT_TREND_STATS
 
 
@@ -38,6 +39,8 @@ DEFAULT_SYSTEM_TAGS = [
     "check", "error", "error_code", "expected_response", "group", "method", "name",
     "proto", "scenario", "service", "status", "subproto", "tls_version", "url",
 ]
+# Every tag k6 calls a system tag; vu, iter, ip and ocsp_status are off unless systemTags names them.
+ALL_SYSTEM_TAGS = frozenset(DEFAULT_SYSTEM_TAGS) | {"vu", "iter", "ip", "ocsp_status"}
 SHORTCUTS = ("duration", "iterations", "stages", "scenarios")
 _MIN_DURATION = SECOND
 _MAX_VUS = 100_000_000
@@ -132,6 +135,13 @@ def _cidrs(value: Any, name: str) -> list[str]:
         except ValueError:
             raise OptionsError(f"invalid {name}: failed to parse CIDR '{text}'") from None
     return ranges
+
+
+def _dns(value: Any, name: str) -> dict[str, Any]:
+    try:
+        return dnsconfig.check(_object(value, name))
+    except dnsconfig.DnsError as exc:
+        raise OptionsError(str(exc), ExitCode.GENERIC_ERROR if exc.bad_ttl else ExitCode.INVALID_CONFIG) from None
 
 
 class Stage(NamedTuple):
@@ -548,7 +558,7 @@ _OPTION_TYPES: dict[str, Callable[[Any, str], Any]] = {
     "stages": lambda value, name: _stages(value, name, strict=False),
     "scenarios": _scenarios, "executionSegment": _str, "executionSegmentSequence": _str,
     "noSetup": _bool, "setupTimeout": _duration, "noTeardown": _bool, "teardownTimeout": _duration,
-    "rps": _int, "dns": _object, "maxRedirects": _int, "userAgent": _str, "batch": _int, "batchPerHost": _int,
+    "rps": _int, "dns": _dns, "maxRedirects": _int, "userAgent": _str, "batch": _int, "batchPerHost": _int,
     "httpDebug": _str, "insecureSkipTLSVerify": _bool, "tlsCipherSuites": _strings,
     "tlsVersion": _string_or_object, "tlsAuth": _objects, "throw": _bool, "thresholds": _thresholds,
     "blacklistIPs": _cidrs, "blockHostnames": _strings, "hosts": _string_map, "noConnectionReuse": _bool,
@@ -659,6 +669,38 @@ def _stage_text(text: str, name: str) -> Stage:
     return Stage(duration, int(target_text) if target_text else None)
 
 
+def _dns_text(text: str) -> dict[str, Any]:
+    try:
+        return dnsconfig.parse_flag(text)
+    except dnsconfig.DnsError as exc:
+        raise OptionsError(str(exc), ExitCode.GENERIC_ERROR) from None
+
+
+def _dns_env(text: str) -> dict[str, Any]:
+    try:
+        return dnsconfig.parse_flag(text)
+    except dnsconfig.DnsError as exc:
+        raise OptionsError(
+            f"envconfig.Process: assigning K6_DNS to DNS: converting '{text}' to type types.DNSConfig. details: {exc}"
+        ) from None
+
+
+def _local_ips(text: str) -> str:
+    """k6's IP pool syntax: IPs, ranges (a-b) and CIDRs, comma-separated."""
+    for item in text.split(","):
+        parts = item.split("-")
+        try:
+            if len(parts) == 2:
+                ipaddress.ip_address(parts[0]), ipaddress.ip_address(parts[1])
+            elif "/" in item:
+                ipaddress.ip_network(item, strict=False)
+            else:
+                ipaddress.ip_address(item)
+        except ValueError:
+            raise OptionsError(f"{item} is not a valid IP, IP range or CIDR", ExitCode.GENERIC_ERROR) from None
+    return text
+
+
 def _env_cidrs(text: str, name: str) -> list[str]:
     return _cidrs(text.split(","), name)
 
@@ -684,6 +726,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "K6_METRIC_SAMPLES_BUFFER_SIZE": ("metricSamplesBufferSize", _env_int),
     "K6_NO_COOKIES_RESET": ("noCookiesReset", _env_bool),
     "K6_DISCARD_RESPONSE_BODIES": ("discardResponseBodies", _env_bool),
+    "K6_DNS": ("dns", lambda t, n: _dns_env(t)), "K6_LOCAL_IPS": ("localIPs", lambda t, n: _local_ips(t)),
 }
 
 
@@ -718,11 +761,34 @@ def _runtime_bool(cli: Mapping[str, Any], env: Mapping[str, str], flag: str, var
     return _PARSE_BOOL.get(text or "false", False)
 
 
+# HTTP flags: (flag dest, option). Accepted as k6 accepts them; they have no effect here.
+_HTTP_FLAGS = (
+    ("throw", "throw"), ("max_redirects", "maxRedirects"), ("batch", "batch"), ("batch_per_host", "batchPerHost"),
+    ("rps", "rps"), ("user_agent", "userAgent"), ("http_debug", "httpDebug"),
+    ("no_connection_reuse", "noConnectionReuse"), ("no_vu_connection_reuse", "noVUConnectionReuse"),
+    ("discard_response_bodies", "discardResponseBodies"),
+)
+# Options k6host reads but cannot apply, and why; a run that sets one says so.
+_NO_EFFECT = {
+    **{key: "it applies to HTTP requests, which k6host does not make" for key in (
+        "throw", "maxRedirects", "batch", "batchPerHost", "rps", "userAgent", "httpDebug", "noConnectionReuse",
+        "noVUConnectionReuse", "discardResponseBodies", "noCookiesReset")},
+    "tlsCipherSuites": "k6host uses the TLS library's default cipher suites",
+    "tlsVersion": "k6host uses the TLS library's default versions",
+    "localIPs": "connections use the system's source address",
+    "metricSamplesBufferSize": "k6host hands samples over in batches of its own",
+    "ext": "it is read by k6 Cloud only",
+}
 _CLI_KEYS = frozenset({
     "vus", "duration", "iterations", "stages", "tags", "no_thresholds", "no_summary", "summary_trend_stats",
     "summary_time_unit", "summary_export", "out", "quiet", "no_color", "env", "include_system_env_vars",
-    "no_setup", "no_teardown", "insecure_skip_tls_verify",
+    "no_setup", "no_teardown", "insecure_skip_tls_verify", "min_iteration_duration", "system_tags",
+    "blacklist_ip", "block_hostnames", "dns", "local_ips", "summary_mode", "compatibility_mode",
+    *(flag for flag, _ in _HTTP_FLAGS),
 })
+
+_SUMMARY_MODES = ("compact", "full", "legacy")
+_COMPATIBILITY_MODES = ("extended", "base", "experimental_enhanced")
 
 
 def _flag_error(flag: str, value: Any, message: str) -> OptionsError:
@@ -775,7 +841,56 @@ def _cli_layer(cli: Mapping[str, Any]) -> dict[str, Any]:
                       ("insecure_skip_tls_verify", "insecureSkipTLSVerify")):
         if cli.get(flag) is not None:
             layer[key] = bool(cli[flag])
+    if cli.get("min_iteration_duration") is not None:
+        text = str(cli["min_iteration_duration"])
+        try:
+            layer["minIterationDuration"] = go_parse_duration(text)
+        except DurationError as exc:
+            raise _flag_error("--min-iteration-duration", text, str(exc)) from None
+    if cli.get("system_tags") is not None:
+        layer["systemTags"] = [t for text in _listed(cli["system_tags"]) for t in text.split(",") if t]
+    if cli.get("blacklist_ip") is not None:
+        ranges = [t for text in _listed(cli["blacklist_ip"]) for t in text.split(",") if t]
+        for text in ranges:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise OptionsError(
+                    f"error parsing blacklist-ip '{text}': invalid CIDR address: {text}", ExitCode.GENERIC_ERROR
+                ) from None
+        layer["blacklistIPs"] = ranges
+    if cli.get("block_hostnames") is not None:
+        layer["blockHostnames"] = [t for text in _listed(cli["block_hostnames"]) for t in text.split(",") if t]
+    if cli.get("dns") is not None:
+        layer["dns"] = _dns_text(str(cli["dns"]))
+    if cli.get("local_ips") is not None:
+        layer["localIPs"] = _local_ips(str(cli["local_ips"]))
+    for flag, key in _HTTP_FLAGS:
+        if cli.get(flag) is not None:
+            is_int = flag in ("max_redirects", "batch", "batch_per_host", "rps")
+            layer[key] = _cli_int(cli[flag], "--" + flag.replace("_", "-")) if is_int else cli[flag]
     return layer
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def compatibility_mode(cli: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """k6's --compatibility-mode (or K6_COMPATIBILITY_MODE); "base" has no ``global`` alias."""
+    return _runtime_choice(
+        cli, env, "compatibility_mode", "K6_COMPATIBILITY_MODE", _COMPATIBILITY_MODES,
+        'invalid compatibility mode "{value}". Use: "extended", "base", "experimental_enhanced"',
+    )
+
+
+def _runtime_choice(cli: Mapping[str, Any], env: Mapping[str, str], flag: str, variable: str,
+                    allowed: tuple[str, ...], message: str) -> str:
+    """--summary-mode / --compatibility-mode and their variables: k6 refuses other values (exit 255)."""
+    value = cli.get(flag) if cli.get(flag) is not None else env.get(variable) or allowed[0]
+    if value not in allowed:
+        raise OptionsError(message.format(value=value), ExitCode.GENERIC_ERROR)
+    return value
 
 
 def _cli_tags(pairs: list[str]) -> dict[str, str]:
@@ -892,7 +1007,12 @@ class Options:
     out: list[str] = field(default_factory=list)
     quiet: bool = False
     no_color: bool = False
+    summary_mode: str = "compact"
+    compatibility_mode: str = "extended"
+    min_iteration_duration: float = 0.0
+    system_tags: list[str] | None = None  # None: k6's default set
     warnings: list[str] = field(default_factory=list)  # for the runner to log, in order
+    notices: list[str] = field(default_factory=list)  # k6host's own warnings: options it cannot apply
 
     def requirements(self) -> list[Step]:
         """All scenarios' VU needs over the test, summed where they overlap (k6's execution plan)."""
@@ -946,6 +1066,9 @@ def load_options(
     which k6 also reads ``K6_*`` options from unless include_system_env_vars
     is false. ``exports`` are the script's exported function names; when
     given, each scenario's ``exec`` is checked in the same report, as k6 does.
+    It also takes summary_mode, compatibility_mode, min_iteration_duration,
+    system_tags, blacklist_ip, block_hostnames, dns, local_ips and the HTTP
+    flags (accepted as k6 accepts them; ``notices`` says they have no effect).
     ``overrides`` are options in the script's JSON shape from a caller (the
     Python API), ranked with the command line, just below its flags.
     """
@@ -975,6 +1098,15 @@ def load_options(
     _check_trend_stats(trend_stats)
     no_thresholds = _runtime_bool(cli, env, "no_thresholds", "K6_NO_THRESHOLDS")
     no_summary = _runtime_bool(cli, env, "no_summary", "K6_NO_SUMMARY")
+    summary_mode = _runtime_choice(cli, env, "summary_mode", "K6_SUMMARY_MODE", _SUMMARY_MODES, "invalid summary mode")
+    mode = compatibility_mode(cli, env)
+    system_tags = merged.get("systemTags")
+    notices = [f"option {key} has no effect: {why}" for key, why in _NO_EFFECT.items() if merged.get(key) is not None]
+    unadded = sorted({"vu", "iter", "ip", "ocsp_status"} & set(system_tags or ()))
+    if unadded:
+        notices.append(f"system tags {', '.join(unadded)} are not added to samples by k6host")
+    if mode == "experimental_enhanced":
+        notices.append("compatibility mode experimental_enhanced runs as extended in k6host")
 
     scenarios = _derive(merged, warnings)
     errors = [
@@ -1004,6 +1136,11 @@ def load_options(
         summary_export=export or None,
         setup_timeout=merged.get("setupTimeout", 60 * SECOND) / SECOND,
         teardown_timeout=merged.get("teardownTimeout", 60 * SECOND) / SECOND,
+        summary_mode=summary_mode,
+        compatibility_mode=mode,
+        min_iteration_duration=merged.get("minIterationDuration", 0) / SECOND,
+        system_tags=None if merged.get("systemTags") is None else list(merged["systemTags"]),
+        notices=notices,
         no_setup=merged.get("noSetup", False),
         no_teardown=merged.get("noTeardown", False),
         tags=dict(merged.get("tags", {})),

@@ -20,7 +20,7 @@ from k6host.report.log import Log, stack_for_log
 from k6host.engine.interpreter import ScriptError
 from k6host.run.executors import EXECUTORS, Executor, VUPool
 from k6host.run.metrics import Metrics, MetricError
-from k6host.run.options import Options, OptionsError, load_options
+from k6host.run.options import ALL_SYSTEM_TAGS, Options, OptionsError, compatibility_mode, load_options
 from k6host.report.outputs import OutputError, open_outputs
 from k6host import __version__
 from k6host.report.progress import Frame, Progress, stats_line
@@ -28,6 +28,7 @@ from k6host.run.durations import format_duration
 from k6host.report.summary import (
     UNDEFINED,
     SummaryError,
+    SummaryOutput,
     js_json,
     render_summary,
     route_handle_summary,
@@ -56,15 +57,19 @@ class UsageError(Exception):
         self.exit_code = exit_code
 
 
-def parse_env(pairs: list[str], source: str = "--env") -> dict[str, str]:
-    """``-e KEY=VALUE`` pairs as a dict; a malformed pair is a UsageError naming ``source``."""
+def parse_env(pairs: list[str], source: str = "--env", bare: bool = False) -> dict[str, str]:
+    """``-e KEY=VALUE`` pairs as a dict; a malformed pair is a UsageError naming ``source``.
+
+    With ``bare``, ``KEY`` alone sets KEY to "", as ``k6 run -e KEY`` does.
+    """
     env: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
+        if not sep and not bare:
             raise UsageError(f"invalid {source} {pair!r}: expected KEY=VALUE")
         if not _ENV_NAME.match(key):
-            raise UsageError(f"invalid environment variable name {key!r} in {source} {pair!r}")
+            # k6's words, then where it came from.
+            raise UsageError(f"invalid environment variable name '{key}'" + ("" if bare else f" in {source} {pair!r}"))
         env[key] = value
     return env
 
@@ -143,11 +148,19 @@ class TestRun:
         self.thresholds: list = []
         self.options: Options | None = None
         self.executors: list[Executor] = []
+        self.collector: SummaryOutput | None = None  # --summary-mode=full's per-group results
 
     # -- the whole run ---------------------------------------------------------------
     def run(self) -> Result:
         if not os.path.isfile(self.config.script):
             raise UsageError(f"script not found: {self.config.script}")
+        if self.config.script.endswith((".ts", ".mts", ".cts")):
+            # k6 1.x strips the types with esbuild; no binding on PyPI can do that here yet
+            # while keeping the script's line numbers (see the README).
+            raise UsageError(
+                f"cannot run {self.config.script}: k6host does not run TypeScript; "
+                "compile it to JavaScript first (e.g. esbuild script.ts --outfile=script.js)"
+            )
         interrupts = _Interrupts(self.test, self.config.handle_signals)
         try:
             self.result.exit_code = self._run()
@@ -172,6 +185,12 @@ class TestRun:
             for conflict in registry.conflicts:
                 self.log("error", conflict)
             return ExitCode.SCRIPT_EXCEPTION
+        try:
+            # Known before any VU starts: it decides the globals a VU has.
+            self.test.compatibility_mode = compatibility_mode(self.config.cli, self.config.process_env)
+        except OptionsError as exc:
+            self.log("error", str(exc))
+            return exc.exit_code
         try:
             first = start_workers(self.test, range(1, 2))[0]
         except (ScriptError, OSError) as exc:
@@ -246,8 +265,13 @@ class TestRun:
             overrides=self.config.overrides,
         )
         self.options = options
-        for warning in options.warnings:
+        for warning in options.warnings + options.notices:
             self.log("warning", warning)
+        if options.system_tags is not None:
+            self.test.metrics.dropped_tags = frozenset(ALL_SYSTEM_TAGS - set(options.system_tags))
+        if options.summary_mode == "full":
+            self.collector = SummaryOutput()
+            self.test.metrics.outputs.append(self.collector)
         self.result.options = options.raw
         self.test.options = options.raw
         self.test.tags = dict(options.tags)
@@ -287,7 +311,8 @@ class TestRun:
         return worker.call(job)
 
     def _setup(self) -> int:
-        if "setup" not in self._exported:
+        assert self.options is not None
+        if "setup" not in self._exported or self.options.no_setup:
             self._distribute(None)
             return ExitCode.OK
         assert self.options is not None
@@ -302,9 +327,9 @@ class TestRun:
             worker.call(lambda vu: vu.set_setup_data(data_json))
 
     def _teardown(self) -> int:
-        if "teardown" not in self._exported:
-            return ExitCode.OK
         assert self.options is not None
+        if "teardown" not in self._exported or self.options.no_teardown:
+            return ExitCode.OK
         return self._run_lifecycle("teardown", self.setup_json, self.options.teardown_timeout, ExitCode.TEARDOWN_TIMEOUT)[0]
 
     def _run_lifecycle(self, name: str, arg_json: str | None, timeout: float, timeout_code: int) -> tuple[int, str | None]:
@@ -346,7 +371,8 @@ class TestRun:
             thread = threading.Thread(target=start, name=f"scenario-{executor.scenario.name}", daemon=True)
             threads.append(thread)
             thread.start()
-        quiet = bool(self.config.cli.get("quiet")) or not _isatty(self.stdout)
+        # Not on a terminal, k6 prints the progress as lines every second (a CI log must not look frozen).
+        quiet = bool(self.config.cli.get("quiet"))
         self.progress = Progress(self.stdout, self._frame, quiet=quiet, color=self._color())
         self.progress.start()
         if not quiet:
@@ -457,8 +483,9 @@ class TestRun:
                 returned = json.loads(value)
 
         def default_text() -> str:
-            report = summary_report(data, metrics=self.test.metrics, thresholds=self.thresholds, groups=self.test.groups)
-            return render_summary(data, color=self._color(), report=report)
+            report = summary_report(data, summary_mode=options.summary_mode, metrics=self.test.metrics,
+                                    thresholds=self.thresholds, groups=self.test.groups, collector=self.collector)
+            return render_summary(data, color=self._color(), summary_mode=options.summary_mode, report=report)
 
         result = summary_result(returned, data, default_text=default_text, summary_export=options.summary_export or "")
         try:

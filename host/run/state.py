@@ -28,6 +28,7 @@ class TestState:
     tags: dict[str, str] = field(default_factory=dict)
     failed: bool = False
     errors: list[str] = field(default_factory=list)  # iterations that ended in an exception
+    fail_calls: list[tuple[str, str]] = field(default_factory=list)  # test.fail(): (reason, caller's stack frame)
     abort_reason: str | None = None
     # Set to end every iteration now (test.abort, a second Ctrl-C, a hard stop).
     stop: threading.Event = field(default_factory=threading.Event)
@@ -38,6 +39,7 @@ class TestState:
     vus_initialized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (hub.py)
+    compatibility_mode: str = "extended"  # k6's: "base" has no `global` alias of globalThis
 
     module_path: tuple[str, ...] = ()  # folders of modules beside the installed ones
     modules: Roots = field(init=False)  # each module's root (modules/registry.py)

@@ -178,10 +178,13 @@ class VU:
         self.engine.eval(
             "globalThis.__ENV = dukpy.env; globalThis.__VU = dukpy.vu; globalThis.__ITER = 0;"
             "__k6host.baseEnv = Object.assign({}, dukpy.env);"
-            "for (const [name, globals] of dukpy.g) __k6host.installGlobals(name, globals)",
+            "if (dukpy.alias) globalThis.global = globalThis;"
+            # Last: loading a module evaluates code, which replaces `dukpy`.
+            "for (const [name, globals] of dukpy.g) __k6host.installGlobals(name, globals); undefined",
             env=self.test.env,
             vu=self.id,
             g=[[root.name, list(root.globals)] for root in self.test.modules.with_globals()],
+            alias=self.test.compatibility_mode != "base",  # k6's "base" mode has no `global`
         )
 
     # -- the REPL -------------------------------------------------------------------
@@ -378,6 +381,25 @@ class VU:
     def _on_settled(self, error: str | None, value: str | None = None) -> None:
         self._settled = True
         self._result = (error, value)
+
+    def wait_io(self, fileobj: Any, mask: int, until: float | None) -> bool:
+        """Run the loop (other VUs run meanwhile) until ``fileobj`` is ready for
+        ``mask``; False when ``until`` passes. IterationAborted when the VU must stop."""
+        ready: list[int] = []
+        self.loop.watch(fileobj, mask, ready.append)
+        try:
+            while not ready:
+                if self._should_stop():
+                    self._interrupted = True
+                    raise IterationAborted("the test is stopping")
+                left = None if until is None else until - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                limit = self._wait_limit()
+                self.loop.run_once(limit if left is None else min(limit, left))
+            return True
+        finally:
+            self.loop.unwatch(fileobj)
 
     def sleep(self, seconds: float) -> None:
         until = time.monotonic() + seconds

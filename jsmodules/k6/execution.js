@@ -84,15 +84,21 @@ exports.instance = {
   get currentTestRunDuration() { ctx(INSTANCE); return state().currentTestRunDuration },
 }
 
+// "at fn (file:///x.js:3:5)" of the function that called the caller of this one.
+function callerFrame() {
+  const frames = (new Error().stack || "").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("at "))
+  return frames[2] || ""
+}
+
 exports.test = {
   fail(reason) {
-    native.call("fail", reason === undefined ? "" : String(reason))
+    // Where it was called from, for the pytest plugin's report (k6's log line has no place).
+    native.call("fail", reason === undefined ? "" : String(reason), callerFrame())
   },
   abort(reason) {
     const text = reason === undefined ? "" : String(reason)
     // k6 says where the test was aborted: the caller's frame.
-    const frames = (new Error().stack || "").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("at "))
-    native.call("abort", text, frames[1] || "")
+    native.call("abort", text, callerFrame())
     throw new AbortTest(text)
   },
   get options() {

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from k6host.modules.api import HostError, Instance, Module, ModuleVU
-from k6host.modules.k6.x.tcp.connection import Connection
-from k6host.modules.k6.x.tcp.netconfig import NetConfig
+from k6host.net.connection import Connection
+from k6host.net.netconfig import NetConfig
 
 from k6host_redis.resp import ProtocolError, Reader, ReplyError, encode_command
 

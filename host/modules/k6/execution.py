@@ -38,9 +38,10 @@ class ExecutionInstance(Instance):
     def options(self) -> dict[str, Any]:
         return self.root.test.options
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, where: str = "") -> None:
         test = self.root.test
         test.failed = True
+        test.fail_calls.append((reason, where))
         test.log("error", f"test marked as failed: {reason}")
 
     def abort(self, reason: str, where: str) -> None:

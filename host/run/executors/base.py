@@ -3,6 +3,7 @@ starting and counting iterations, stopping on time, the progress bar."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -20,6 +21,7 @@ from k6host.report.progress import (
     fixed_duration,
 )
 from k6host.run.durations import format_duration
+from k6host.run.options import parse_duration
 from k6host.run.state import TestState
 from k6host.vu.vu import VU, IterationAborted, IterationContext
 from k6host.vu.workers import VUWorker
@@ -90,6 +92,8 @@ class Executor:
         self._running_jobs = 0
         self._jobs_done = threading.Condition(self._lock)
         self.finished = threading.Event()
+        shortest = test.options.get("minIterationDuration")
+        self.min_iteration = parse_duration(shortest, "minIterationDuration") if shortest else 0.0
 
     # -- to be provided by each executor ---------------------------------------
     def run(self) -> None:
@@ -201,6 +205,11 @@ class Executor:
             self.test.log(
                 "error", stack_for_log(error), executor=self.kind, scenario=self.scenario.name, source="stacktrace"
             )
+        # k6's minIterationDuration: a complete iteration sleeps for the rest, outside iteration_duration.
+        rest = self.min_iteration - (time.perf_counter() - started)
+        if rest > 0:
+            with contextlib.suppress(IterationAborted):
+                vu.sleep(rest)
         return True
 
     def _start_job(self, slot: Slot, body: Callable[[VU], None]) -> None:

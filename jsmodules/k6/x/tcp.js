@@ -303,3 +303,73 @@ class Socket {
 
 exports.Socket = Socket
 exports.TCPError = TCPError
+
+// ---- the classic API -----------------------------------------------------------
+// The older community extension (github.com/NAlexandrov/xk6-tcp and its forks)
+// registered k6/x/tcp with blocking functions on a connection object:
+//   const conn = tcp.connect("host:port"[, timeoutMs])
+//   tcp.write(conn, data[, timeoutMs]); tcp.writeLn(conn, data[, timeoutMs])
+//   const bytes = tcp.read(conn, size[, timeoutMs]); tcp.close(conn)
+// The connection lives in Python (modules/k6/x/tcp/classic.py); a call returns when it is
+// done, other VUs running meanwhile. What a connection object stands for is
+// kept here, so a closed one still answers with Go's words.
+const classic = new WeakMap() // connection object -> { id, name, closed }
+
+class Connection {
+  toString() { return "[object net.Conn]" }
+}
+
+function classicState(conn, method) {
+  const state = conn !== null && typeof conn === "object" ? classic.get(conn) : undefined
+  if (state === undefined) throw new TypeError("tcp." + method + ": the first argument must be a connection from tcp.connect()")
+  return state
+}
+
+function classicTimeout(ms, method) {
+  if (ms === undefined || ms === null) return 0
+  const n = Number(ms)
+  if (!Number.isFinite(n) || n < 0) throw new TypeError("tcp." + method + ": timeout must be a number of milliseconds, got " + String(ms))
+  return n
+}
+
+function closedError(verb, state) {
+  return native.goError(verb + " tcp " + state.name + ": use of closed network connection")
+}
+
+function classicWrite(method, newline, conn, data, timeoutMs) {
+  const state = classicState(conn, method)
+  const timeout = classicTimeout(timeoutMs, method)
+  if (state.closed) throw closedError("write", state)
+  if (typeof data === "string") return py("classic.write", state.id, data, newline, timeout)
+  // Go's []byte from JavaScript: bytes, or an array of numbers.
+  const bytes = native.bytesOf(data) || (Array.isArray(data) ? Uint8Array.from(data) : null)
+  if (bytes === null) throw new TypeError("tcp." + method + ": data must be a string, an ArrayBuffer, a typed array or an array of bytes")
+  return native.callWithBytes(bytes, "classic.write", state.id, null, newline, timeout)
+}
+
+exports.connect = function connect(address, timeoutMs) {
+  if (typeof address !== "string") throw new TypeError("tcp.connect: address must be a \"host:port\" string")
+  const [id, name] = py("classic.connect", address, classicTimeout(timeoutMs, "connect"))
+  const conn = Object.freeze(new Connection())
+  classic.set(conn, { id, name, closed: false })
+  return conn
+}
+exports.write = function write(conn, data, timeoutMs) {
+  classicWrite("write", false, conn, data, timeoutMs)
+}
+exports.writeLn = function writeLn(conn, data, timeoutMs) {
+  classicWrite("writeLn", true, conn, data, timeoutMs)
+}
+exports.read = function read(conn, size, timeoutMs) {
+  const state = classicState(conn, "read")
+  const timeout = classicTimeout(timeoutMs, "read")
+  if (state.closed) throw closedError("read", state)
+  py("classic.read", state.id, size, timeout)
+  return native.takeReturned()
+}
+exports.close = function close(conn) {
+  const state = classicState(conn, "close")
+  if (state.closed) throw closedError("close", state)
+  state.closed = true
+  py("classic.close", state.id)
+}

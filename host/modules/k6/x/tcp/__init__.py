@@ -12,8 +12,9 @@ from typing import Any, Callable, Mapping
 from k6host.engine.loader import jsmodules_dir
 from k6host.modules.api import Instance, Module, ModuleVU
 from k6host.modules.k6.encoding import EncodingError, to_bytes
-from k6host.modules.k6.x.tcp.connection import Connection
-from k6host.modules.k6.x.tcp.netconfig import NetConfig
+from k6host.modules.k6.x.tcp.classic import ClassicTcp
+from k6host.net.connection import Connection
+from k6host.net.netconfig import NetConfig
 
 
 class TcpInstance(Instance):
@@ -24,6 +25,9 @@ class TcpInstance(Instance):
         self._conns: dict[int, Connection] = {}
         self._partial: dict[int, bytearray] = {}  # slices of a large write, until its last
         self._next_write = 1
+        # The older extension's blocking API (tcp.connect/read/write/close): its
+        # connections outlive iterations, so abandon() leaves them alone.
+        self.classic = ClassicTcp(vu, lambda: root.net)
 
     def functions(self) -> Mapping[str, Callable[..., Any]]:
         return {
@@ -32,6 +36,7 @@ class TcpInstance(Instance):
             "timeout": self.set_timeout,
             "destroy": self.destroy,
             "refused": self.refused,
+            **self.classic.functions(),
         }
 
     def connect(self, sid: int, host: str, port: int, tls: bool, tags: dict[str, str], timeout_ms: float) -> None:
@@ -110,13 +115,15 @@ class TcpInstance(Instance):
         self._conns.clear()
         self._partial.clear()
 
-    close = abandon
+    def close(self) -> None:
+        self.abandon()
+        self.classic.close_all()
 
 
 class Tcp(Module):
     name = "k6/x/tcp"
     javascript = jsmodules_dir() / "k6" / "x" / "tcp.js"
-    exports = ("Socket", "TCPError")
+    exports = ("Socket", "TCPError", "connect", "write", "writeLn", "read", "close")
 
     def __init__(self, test: Any) -> None:
         super().__init__(test)

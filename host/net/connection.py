@@ -28,7 +28,7 @@ from typing import Callable
 from pyee import EventEmitter
 
 from k6host.vu.loop import EventLoop, Timer
-from k6host.modules.k6.x.tcp.netconfig import BlockedError
+from k6host.net.netconfig import BlockedError
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 RECV_SIZE = 256 * 1024
@@ -44,7 +44,7 @@ def _recv_buffer() -> memoryview:
     return buffer
 
 
-def _is_address(host: str) -> bool:
+def is_address(host: str) -> bool:
     """Whether ``host`` is an IP address (no lookup needed)."""
     for family, text in ((socket.AF_INET, host), (socket.AF_INET6, host.strip("[]").split("%", 1)[0])):
         try:
@@ -110,7 +110,7 @@ class Connection(EventEmitter):
         # A lookup of a name may take long: other VUs run meanwhile. (An
         # address needs none, and a helper thread would cost two switches.)
         try:
-            if _is_address(host):
+            if is_address(host):
                 self._addresses = self._resolve(host, port)
             else:
                 self._addresses = self._loop.call_blocking(lambda: self._resolve(host, port))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 import ssl
 import tempfile
 import threading
 from typing import Any
 
+from k6host.net.dnsconfig import Resolver
 from k6host.run.options import OptionsError
 
 
@@ -57,6 +57,7 @@ class NetConfig:
             ]
         except ValueError as exc:
             raise OptionError(f"option blacklistIPs: {exc}") from None
+        self.dns = Resolver(options.get("dns"))
         self._contexts: dict[int, ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
@@ -73,11 +74,9 @@ class NetConfig:
         if ":" in target and not target.startswith("[") and target.count(":") == 1:
             target, _, port_text = target.partition(":")
             port = int(port_text)
-        infos = socket.getaddrinfo(target.strip("[]"), port, type=socket.SOCK_STREAM)
         seen: list[tuple[str, int]] = []
         refused = None
-        for info in infos:
-            address = (info[4][0], info[4][1])
+        for address in self.dns.lookup(target.strip("[]"), port):
             network = self._blocked(address[0])
             if network is not None:
                 refused = refused or f"IP ({address[0]}) is in a blacklisted range ({network})"
@@ -85,7 +84,7 @@ class NetConfig:
                 seen.append(address)
         if not seen and refused:
             raise BlockedError(refused)
-        return seen
+        return self.dns.pick(target, port, seen)
 
     def _blocked(self, ip: str) -> ipaddress._BaseNetwork | None:
         if not self.blocked_ips:  # parsing the address was ~4 % of a churn iteration
