@@ -258,7 +258,11 @@ def main(env: dict[str, str], module_path: tuple[str, ...] = ()) -> int:
         except ScriptError as exc:
             sys.stderr.write(f"k6host repl: {exc.headline}\n")
             return 1
-        for problem in vu.test.modules.registry.problems():
+        if vu.test.modules.registry.conflicts:
+            for conflict in vu.test.modules.registry.conflicts:
+                sys.stderr.write(f"k6host repl: {conflict}\n")
+            return 107
+        for problem in vu.test.modules.problems():
             log("warning", problem)
         session: PromptSession[str] = PromptSession(
             history=FileHistory(str(history_path())), completer=Completions(vu), complete_while_typing=False

@@ -183,9 +183,12 @@
     return formatValue(v, new Set())
   }
   // ---- modules --------------------------------------------------------------
-  function runCommonJS(id) {
+  // internal: the runtime loads one of its own modules (console, open), not a script.
+  const internalIds = new Set()
+  function runCommonJS(id, internal) {
+    if (!internal && internalIds.has(id)) throw new Error("unknown module: " + id)
     if (cjsCache[id]) return cjsCache[id].exports
-    const kind = py("mod.compile", id)
+    const kind = py("mod.compile", id, !!internal)
     if (kind === "esm") throw new Error("require() of ES modules is not supported: " + id)
     if (kind !== "cjs" && kind !== "host") throw new Error("unknown module: " + id)
     const fn = host.cjs[id]
@@ -221,7 +224,7 @@
       throw e
     }
   }
-  host.builtin = runCommonJS
+  host.builtin = (id) => runCommonJS(id, true)
 
   // What a module of the module API (modules/api.py) gets as `native`: calls
   // to its own Python instance, and the events that instance emits.
@@ -242,13 +245,15 @@
     })
   }
   // Modules whose exports are also globals (console, timers, open).
-  host.installGlobals = function (name, names) {
-    const m = runCommonJS(name)
+  host.installGlobals = function (name, names, importable) {
+    if (!importable) internalIds.add(name)
+    const m = runCommonJS(name, true)
     for (const n of names) g[n] = m[n]
   }
   // open() resolves paths against the file that calls it, as in k6.
   host.openFor = function (base) {
-    return runCommonJS("open").makeOpen(base)
+    internalIds.add("open")
+    return runCommonJS("open", true).makeOpen(base)
   }
 
   // ---- iterations -----------------------------------------------------------
@@ -333,8 +338,10 @@
     const handlers = host.handlers
     for (let i = 0; i < events.length; i++) {
       const ev = events[i]
+      const handler = handlers[ev[0]]
       try {
-        handlers[ev[0]](ev)
+        if (handler === undefined) throw new Error("module " + ev[0] + " emitted an event, but registered no handler (native.on)")
+        handler(ev)
       } catch (e) {
         host.fault(e)
       }

@@ -1,5 +1,6 @@
 """A small Redis-speaking server on 127.0.0.1 for the example extension's
-tests: PING, SET, GET, INCR, DEL, and HANG (read, never answer). A thread
+tests: PING, SET, GET, INCR, DEL, HANG (read, never answer) and CLOSEAFTER
+(answer, then close the connection). A thread
 per connection with blocking sockets: obviously right, not fast. Its
 protocol code is its own, not the extension's, so one cannot hide the
 other's mistakes."""
@@ -69,6 +70,8 @@ class RespServer:
                     reply = self._answer(command)
                     if reply is not _NO_REPLY:
                         conn.sendall(_encode(reply))
+                    if command[0].upper() == "CLOSEAFTER":
+                        return
         except (OSError, ValueError):
             pass
         finally:
@@ -93,6 +96,8 @@ class RespServer:
                 return sum(1 for key in args if self.data.pop(key, None) is not None)
             if name == "HANG":
                 return _NO_REPLY
+            if name == "CLOSEAFTER":
+                return "+OK"
         return f"-ERR unknown command '{name}'"
 
     def close(self) -> None:

@@ -7,17 +7,22 @@ import pytest
 
 from k6host.engine.interpreter import Engine, HostError
 from k6host.engine.loader import ModuleMap
-from k6host.modules.registry import load_registry
+from k6host.modules.registry import Roots, load_registry
+from k6host.run import state
 from k6host.vu.vu import _runtime_source
 
 ALL_VALUES = bytes(range(256))
+
+
+def _roots(script) -> Roots:
+    return state.TestState(script=str(script), env={}, log=None).modules  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def engine(tmp_path) -> Engine:
     script = tmp_path / "script.js"
     script.write_text("export default function () {}\n")
-    modules = ModuleMap(str(script), load_registry(), lambda _name: None)
+    modules = ModuleMap(str(script), _roots(script), lambda _name: None)
     engine = Engine(modules)
     modules.attach(engine)
     source, filename = _runtime_source()
@@ -147,7 +152,7 @@ def test_b64_of_a_view_encodes_only_its_bytes_and_decodes_back(run_js):
 def test_bytes_before_the_runtime_is_loaded_are_refused(tmp_path):
     script = tmp_path / "script.js"
     script.write_text("export default function () {}\n")
-    bare = Engine(ModuleMap(str(script), load_registry(), lambda _name: None))
+    bare = Engine(ModuleMap(str(script), _roots(script), lambda _name: None))
     with pytest.raises(HostError, match="runtime is not loaded"):
         bare.put_bytes([b"x"])
     with pytest.raises(HostError, match="runtime is not loaded"):

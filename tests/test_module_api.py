@@ -348,3 +348,178 @@ def test_the_readme_module_example_works_as_written(tmp_path):
     assert 'msg="hello, you from VU 1"' in done.stderr
     assert "GoError: hello() needs a name" in done.stderr and "s.js:4" in done.stderr
     assert json.loads(export.read_text())["metrics"]["greetings"]["count"] == 1
+
+
+# -- what the review of the API found -------------------------------------------------
+
+
+def test_a_client_works_again_after_an_abandoned_iteration_that_held_its_connection(redis, tmp_path):
+    script = _redis_script(tmp_path, """\
+        import { check } from "k6"
+        export default async function () {
+          const pong = await client.ping()
+          if (__ITER === 0) {
+            setTimeout(() => {}, 10000)  // left pending: the iteration is abandoned with the connection open
+            throw new Error("boom")
+          }
+          check(pong, { pong: (r) => r === "PONG" })
+        }
+    """, options="{ iterations: 3 }")
+    done = run_k6host("run", "-q", "--module-path", str(EXAMPLE), "-e", f"REDIS_ADDR={redis.address}",
+                      "--summary-export", str(tmp_path / "s.json"), str(script))
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "s.json").read_text())["metrics"]
+    assert metrics["checks"]["passes"] == 2, done.stderr
+    assert metrics["tcp_sockets"]["count"] == 2  # the first connection was dropped with its iteration
+
+
+def test_a_client_connects_again_when_the_server_closed_it(redis, tmp_path):
+    script = _redis_script(tmp_path, """\
+        import { check, sleep } from "k6"
+        export default async function () {
+          check(await client.ping(), { pong: (r) => r === "PONG" })
+          if (__ITER === 0) {
+            await client.command("CLOSEAFTER")  // the test server answers, then closes the connection
+            sleep(0.2)  // its FIN arrives while the client sits idle
+          }
+        }
+    """, options="{ iterations: 3 }")
+    done = run_k6host("run", "-q", "--module-path", str(EXAMPLE), "-e", f"REDIS_ADDR={redis.address}",
+                      "--summary-export", str(tmp_path / "s.json"), str(script))
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "s.json").read_text())["metrics"]
+    assert metrics["checks"]["passes"] == 3, done.stderr
+    assert metrics["tcp_sockets"]["count"] == 2
+
+
+BROKEN_HOOKS = """\
+    from pathlib import Path
+    from k6host.modules.api import Instance, Module
+
+    class BadInstance(Instance):
+        def functions(self):
+            return {"hold": lambda: self.vu.loop.call_later(30, lambda: None) and None, "sample": self.sample}
+
+        def sample(self, name):
+            self.vu.add_sample(name, 1, {})
+
+        def abandon(self):
+            raise KeyError("abandon went wrong")
+
+        def close(self):
+            raise KeyError("close went wrong")
+
+    class Bad(Module):
+        name = "k6/x/bad"
+        javascript = Path(__file__).with_name("bad.js")
+        exports = ("hold", "sample")
+        metrics = {"bad_declared": "counter"}
+
+        def instance(self, vu):
+            return BadInstance(self, vu)
+"""
+BROKEN_JS = """\
+    exports.hold = () => native.call("hold")
+    exports.sample = (name) => native.call("sample", name)
+"""
+
+
+def test_a_module_whose_hooks_raise_is_named_and_the_run_goes_on(tmp_path):
+    folder = tmp_path / "mods"
+    write(folder / "bad.py", BROKEN_HOOKS)
+    write(folder / "bad.js", BROKEN_JS)
+    script = write(tmp_path / "s.js", """\
+        import { hold, sample } from "k6/x/bad"
+        export const options = { iterations: 2 }
+        export default function () {
+          sample("bad_declared")
+          hold()  // a pending timer, and the iteration fails: it is abandoned
+          throw new Error("boom")
+        }
+    """)
+    done = run_k6host("run", "-q", "--module-path", str(folder), "--summary-export", str(tmp_path / "s.json"), str(script))
+    assert done.returncode == 0, done.stderr
+    assert "module 'k6/x/bad': abandon() failed: KeyError" in done.stderr
+    assert "module 'k6/x/bad': close() failed: KeyError" in done.stderr
+    assert "Traceback" not in done.stderr
+    metrics = json.loads((tmp_path / "s.json").read_text())["metrics"]
+    assert metrics["iterations"]["count"] == 2 and metrics["bad_declared"]["count"] == 2
+
+
+def test_a_sample_of_an_undeclared_metric_is_a_script_error(tmp_path):
+    folder = tmp_path / "mods"
+    write(folder / "bad.py", BROKEN_HOOKS)
+    write(folder / "bad.js", BROKEN_JS)
+    script = write(tmp_path / "s.js", """\
+        import { sample } from "k6/x/bad"
+        export default function () {
+          sample("never_declared")
+        }
+    """)
+    done = run_k6host("run", "-q", "--module-path", str(folder), str(script))
+    assert done.returncode == 0, done.stderr
+    assert "metric 'never_declared' is not declared" in done.stderr and "s.js:3" in done.stderr
+    assert "internal error" not in done.stderr
+
+
+def test_the_runtimes_own_modules_are_not_importable(tmp_path):
+    for source in ['import c from "console"\nexport default function () {}\n',
+                   'const o = require("open")\nexport default function () {}\n']:
+        script = write(tmp_path / "s.js", source)
+        done = run_k6host("run", "-q", str(script))
+        assert done.returncode == 107, (source, done.stderr)
+
+
+def test_a_global_claimed_twice_stops_the_run(greet, tmp_path):
+    write(greet / "timers_again.py", GREET_PY.replace('"k6/x/greet"', '"k6/x/mytimers"')
+          .replace('exports = ("hello",)', 'exports = ("setTimeout",)\n        globals = ("setTimeout",)')
+          .replace("class Greet(", "class MyTimers("))
+    script = write(tmp_path / "s.js", "export default function () {}\n")
+    done = run_k6host("run", "-q", "--module-path", str(greet), str(script))
+    assert done.returncode == 107
+    assert "the global 'setTimeout' is claimed by module 'k6/timers' and by 'k6/x/mytimers'" in done.stderr
+
+
+def test_a_named_import_of_a_module_that_failed_says_why(venv, tmp_path):
+    # k6host-broken-example is installed by test_an_installed_module_that_fails_to_load (same venv).
+    package = tmp_path / "broken"
+    write(package / "pyproject.toml", """\
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "k6host-broken-two"
+        version = "1"
+        [project.entry-points."k6host.modules"]
+        "k6/x/brokentwo" = "k6host_broken_two:Missing"
+        [tool.setuptools]
+        py-modules = ["k6host_broken_two"]
+    """)
+    write(package / "k6host_broken_two.py", "VALUE = 1\n")
+    pip_install(venv, package)
+    script = write(tmp_path / "named.js", 'import { Client } from "k6/x/brokentwo"\nexport default function () {}\n')
+    done = in_venv(venv, "run", "-q", str(script))
+    assert done.returncode == 107
+    assert "cannot load module 'k6/x/brokentwo'" in done.stderr and "Missing" in done.stderr
+    assert "Could not find export" not in done.stderr
+
+
+def test_two_folders_may_hold_files_of_one_name(tmp_path):
+    for folder, name in (("a", "k6/x/greeta"), ("b", "k6/x/greetb")):
+        write(tmp_path / folder / "greet.py", GREET_PY.replace('"k6/x/greet"', f'"{name}"'))
+        write(tmp_path / folder / "greet.js", GREET_JS)
+    script_a = write(tmp_path / "a.js", 'import { hello } from "k6/x/greeta"\nexport default function () { console.log(hello("a")) }\n')
+    script_b = write(tmp_path / "b.js", 'import { hello } from "k6/x/greetb"\nexport default function () { console.log(hello("b")) }\n')
+    assert k6host.run(script_a, module_path=[tmp_path / "a"]).console == ["hello, a from VU 1"]
+    assert k6host.run(script_b, module_path=[tmp_path / "b"]).console == ["hello, b from VU 1"]
+    done = run_k6host("run", "-q", "--module-path", str(tmp_path / "a"), "--module-path", str(tmp_path / "b"), str(script_b))
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_root_that_fails_on_the_options_is_named_and_fails_only_its_importers(greet, tmp_path):
+    write(greet / "picky.py", GREET_PY.replace('"k6/x/greet"', '"k6/x/picky"').replace("class Greet(", "class Picky(")
+          .replace("        def instance(self, vu):", "        def configure(self, options):\n            raise KeyError('picky')\n\n        def instance(self, vu):"))
+    script = write(tmp_path / "s.js", GREET_SCRIPT)
+    done = run_k6host("run", "-q", "--module-path", str(greet), str(script))
+    assert done.returncode == 0, done.stderr
+    assert "module 'k6/x/picky' could not take the options:" in done.stderr and "KeyError: 'picky'" in done.stderr

@@ -28,7 +28,7 @@ from k6host.engine.remotemodules import fetch_error, is_remote, local_copy
 from k6host.engine.remotemodules import join as remote_join
 
 if TYPE_CHECKING:
-    from k6host.modules.registry import Registry
+    from k6host.modules.registry import Roots
 
 _MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
 # A module's JavaScript face gets `native`, its door to its Python instance.
@@ -113,11 +113,12 @@ class ModuleMap:
     first time this VU loads one (the VU makes its instance then).
     """
 
-    def __init__(self, main_path: str, registry: Registry, activate: Callable[[str], None]):
+    def __init__(self, main_path: str, modules: Roots, activate: Callable[[str], None]):
         self.main_path = os.path.abspath(main_path)
         self.main_id = file_url(self.main_path)
         self._main_dir = os.path.dirname(self.main_path)
-        self._registry = registry
+        self._modules = modules
+        self._registry = modules.registry
         self._activate = activate
         self._engine: Engine | None = None
         self._formats: dict[str, str] = {}
@@ -148,6 +149,11 @@ class ModuleMap:
 
     def _is_host_module(self, module_id: str) -> bool:
         return module_id in self._registry.modules or module_id in self._registry.failures
+
+    def _importable(self, module_id: str) -> bool:
+        """A module of the module API a script may import (console and open are
+        the runtime's own, reached by name from inside it)."""
+        return self._registry.importable(module_id)
 
     def format_of(self, module_id: str) -> str | None:
         """``esm``, ``cjs`` or None (not found) for a module id."""
@@ -187,11 +193,14 @@ class ModuleMap:
     # -- loading --------------------------------------------------------------
     def esm_source(self, module_id: str) -> str | None:
         """Source for an ES ``import`` of ``module_id``."""
-        if self._is_host_module(module_id):
+        if self._importable(module_id):
+            problem = self._modules.problem(module_id)
+            if problem is not None:  # it links (whatever is imported), then says why it failed
+                return throwing_source(module_id, self._imported.get(module_id, ()), problem)
             return _esm_shim(module_id, self._exports_of(module_id))
         if module_id.startswith(LOCALS_PREFIX):
             return locals_module(module_id)
-        if module_id.endswith(NAMESPACE_SUFFIX) and self._is_host_module(module_id[:-len(NAMESPACE_SUFFIX)]):
+        if module_id.endswith(NAMESPACE_SUFFIX) and self._importable(module_id[:-len(NAMESPACE_SUFFIX)]):
             name = module_id[:-len(NAMESPACE_SUFFIX)]
             return _esm_shim(name, self._exports_of(name), with_default=False)
         fmt = self.format_of(module_id)
@@ -200,7 +209,7 @@ class ModuleMap:
             source = read_script(self._path(module_id))
             for name, names in imported_names(source).items():
                 self._imported.setdefault(self.resolve(module_id, name), set()).update(names)
-            return _module_locals(module_id, source, self._is_host_module)
+            return _module_locals(module_id, source, self._importable)
         if fmt == "cjs":
             # An ES module importing CommonJS sees its exports as the default,
             # and by name what it imports by name (a bundle's named exports too).
@@ -211,19 +220,23 @@ class ModuleMap:
             return "\n".join(lines)
         if is_remote(module_id):
             return throwing_source(module_id, wanted, fetch_error(module_id))
-        return throwing_source(module_id, wanted)
+        return throwing_source(module_id, wanted, offered=self._offered())
+
+    def _offered(self) -> list[str]:
+        return [name for name in self._registry.modules if self._importable(name)]
 
     def _exports_of(self, name: str) -> tuple[str, ...]:
         cls = self._registry.modules.get(name)
         return cls.exports if cls is not None else ()
 
-    def compile_commonjs(self, module_id: str) -> str:
+    def compile_commonjs(self, module_id: str, internal: bool = False) -> str:
         """Compile a CommonJS module into ``__k6host.cjs[id]``; say its kind:
-        ``host`` (a module of the module API), ``cjs``, ``esm`` or ``missing``."""
+        ``host`` (a module of the module API), ``cjs``, ``esm`` or ``missing``.
+        ``internal``: the runtime asks, not a script's require()."""
         assert self._engine is not None
         target = f"__k6host.cjs[{json.dumps(module_id)}]"
-        if self._is_host_module(module_id):
-            problem = self._registry.failures.get(module_id)
+        if self._importable(module_id) or (internal and self._is_host_module(module_id)):
+            problem = self._modules.problem(module_id)
             if problem is not None:
                 raise ModuleLoadError(problem)
             face = str(self._registry.modules[module_id].javascript)
@@ -239,7 +252,7 @@ class ModuleMap:
         missing = None
         if fmt is None:
             missing = throwing_source(module_id, (), fetch_error(module_id)) if is_remote(module_id) \
-                else throwing_source(module_id)
+                else throwing_source(module_id, offered=self._offered())
         if missing is not None:
             self._engine.compile_function(target, missing, module_id)
             return "cjs"

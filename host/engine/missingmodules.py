@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
-OFFERED = ("k6", "k6/data", "k6/encoding", "k6/execution", "k6/metrics", "k6/timers", "k6/x/tcp")
-
 # k6 1.1.0's messages, exactly.
 _K6_ADVICE = {
     "k6/experimental/timers": "k6/experimental/timers has been graduated, and it's now globally available as "
@@ -29,33 +27,39 @@ _K6_ADVICE = {
 }
 # What k6 1.1.0 has that k6host does not.
 _K6_ONLY = (
-    "k6/http", "k6/ws", "k6/browser", "k6/net/grpc", "k6/crypto", "k6/html", "k6/secrets",
+    "k6/http", "k6/ws", "k6/browser", "k6/net/grpc", "k6/html", "k6/secrets",
     "k6/experimental/redis", "k6/experimental/websockets", "k6/experimental/streams", "k6/experimental/csv",
     "k6/experimental/fs",
 )
 
 
-def explanation(name: str) -> str | None:
-    """The message for importing ``name``, or None when it is no k6 module name."""
+def explanation(name: str, offered: Iterable[str]) -> str | None:
+    """The message for importing ``name``, or None when it is no k6 module name;
+    ``offered``: the modules a script may import here (the registry's)."""
     if name in _K6_ADVICE:
         return _K6_ADVICE[name]
-    offered = ", ".join(OFFERED)
+    names = sorted(offered)
+    offered_text = ", ".join(names)
     if name in _K6_ONLY:
-        return f"{name} is a module of k6 that k6host does not have; k6host offers {offered}"
+        return f"{name} is a module of k6 that k6host does not have; k6host offers {offered_text}"
     if name.startswith("k6/x/"):
-        return f"unknown module: {name}: k6host has no such extension (its extension module is k6/x/tcp)"
+        extensions = ", ".join(n for n in names if n.startswith("k6/x/")) or "none"
+        return (f"unknown module: {name}: k6host has no such extension (extensions here: {extensions}; "
+                "one written in Python is added with pip or --module-path)")
     if name.startswith("k6/"):
-        return f"unknown module: {name}: neither k6 nor k6host has it; k6host offers {offered}"
+        return f"unknown module: {name}: neither k6 nor k6host has it; k6host offers {offered_text}"
     return None
 
 
-def throwing_source(name: str, exports: Iterable[str] = (), message: str | None = None) -> str | None:
+def throwing_source(
+    name: str, exports: Iterable[str] = (), message: str | None = None, offered: Iterable[str] = ()
+) -> str | None:
     """A module body that throws ``message`` (else the explanation) as k6 throws its GoErrors, or None.
 
     As an ES module it declares ``exports`` (what its importers ask for), so
     that linking succeeds and the explanation is what the script hears.
     """
-    message = message or explanation(name)
+    message = message or explanation(name, offered)
     if message is None:
         return None
     # No stack: its only frame would be this generated module's.

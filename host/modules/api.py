@@ -11,12 +11,17 @@ A module is a subclass of :class:`Module` with
   emits, ``native.callWithBytes`` / ``native.takeReturned`` move bytes;
 - ``exports``: the names an ES ``import { X }`` may take (declared, never
   guessed from the source); ``globals``: exports that every VU also gets as
-  globals (console, timers).
+  globals (console, timers; a global claimed twice is a conflict);
+- ``metrics``: the metrics it records, declared when the test starts:
+  ``{"name": "counter"}``, or ``{"name": ("trend", "time")}`` with k6's
+  value types (default, time, data).
 
 Life cycle, split by lifetime as k6's own modules are:
 
 - one ``Module`` object per test, the root: test-wide state;
-  :meth:`Module.configure` gets the run's options once they are known;
+  :meth:`Module.configure` gets the run's options once they are known (the
+  first VU has run its init code by then: read configuration when it is
+  used, not when an instance is made);
 - one :class:`Instance` per VU, made by :meth:`Module.instance` when the
   VU's script first imports the module. Its :meth:`Instance.functions` are
   what ``native.call`` reaches; :meth:`Instance.abandon` drops what an
@@ -26,7 +31,8 @@ Life cycle, split by lifetime as k6's own modules are:
 An instance sees its VU only through :class:`ModuleVU`. A Python exception
 from an instance's function reaches the script as a thrown error: a
 :class:`HostError` (or subclass) with its own name and message, anything
-else as an ``Error`` naming the module.
+else as an ``Error`` naming the module. A module's events reach its handler
+as ``[module name, ...what emit() was given]``.
 
 Third-party modules are found through the entry-point group
 ``k6host.modules`` (name = the module's name, value = ``package.module:Class``)
@@ -37,17 +43,21 @@ register the same way.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, TypeVar
 
 from k6host.engine.interpreter import HostError
+from k6host.net.connection import Connection
+from k6host.net.netconfig import NetConfig
 from k6host.run.options import OptionsError
 
 if TYPE_CHECKING:
     from k6host.run.state import TestState
-    from k6host.vu.loop import EventLoop
+    from k6host.vu.loop import EventLoop, Timer
     from k6host.vu.vu import VU, VUState
 
-__all__ = ["HostError", "Instance", "Module", "ModuleVU", "OptionsError"]
+__all__ = ["Connection", "HostError", "Instance", "Module", "ModuleLoop", "ModuleVU", "OptionsError"]
+
+T = TypeVar("T")
 
 
 class Module:
@@ -57,6 +67,7 @@ class Module:
     javascript: ClassVar[str | Path] = ""
     exports: ClassVar[tuple[str, ...]] = ()
     globals: ClassVar[tuple[str, ...]] = ()
+    metrics: ClassVar[Mapping[str, str | tuple[str, str]]] = {}
     # Internal pieces of the runtime (console, open) are not importable by name.
     importable: ClassVar[bool] = True
 
@@ -91,12 +102,41 @@ class Instance:
         """The VU is closing."""
 
 
+class ModuleLoop:
+    """The part of a VU's event loop a module may use."""
+
+    def __init__(self, loop: EventLoop) -> None:
+        self._loop = loop
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        return self._loop.call_later(delay, callback)
+
+    def cancel(self, timer: Timer) -> None:
+        self._loop.cancel(timer)
+
+    def watch(self, fileobj: Any, mask: int, callback: Callable[[int], None]) -> None:
+        """Call ``callback(mask)`` when ``fileobj`` is ready (selectors' EVENT_READ/WRITE)."""
+        self._loop.watch(fileobj, mask, callback)
+
+    def unwatch(self, fileobj: Any) -> None:
+        self._loop.unwatch(fileobj)
+
+    def idle(self, fileobj: Any, idle: bool = True) -> None:
+        """A watched fd that must not keep an iteration going (as Node's unref())."""
+        self._loop.idle(fileobj, idle)
+
+    def call_blocking(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (a call that may block) on a helper thread; other VUs go on."""
+        return self._loop.call_blocking(fn)
+
+
 class ModuleVU:
     """What a module instance may use of its VU, and nothing more."""
 
     def __init__(self, vu: VU, module: str) -> None:
         self._vu = vu
         self._module = module
+        self.loop = ModuleLoop(vu.loop)
 
     @property
     def id(self) -> int:
@@ -113,16 +153,23 @@ class ModuleVU:
         return self._vu.interactive
 
     @property
-    def loop(self) -> EventLoop:
-        """The VU's event loop: ``call_later``/``cancel`` for timers,
-        ``watch``/``unwatch`` for file descriptors, ``call_blocking`` for a
-        call that may block (it runs on a helper thread; other VUs go on)."""
-        return self._vu.loop
+    def state(self) -> VUState:
+        """The VU's iteration, tags and groups: for k6's core modules (k6,
+        k6/execution), which change them; an extension has no need of it."""
+        return self._vu.state
 
     @property
-    def state(self) -> VUState:
-        """The VU's identity, iteration and tags (k6's core modules use it)."""
-        return self._vu.state
+    def net(self) -> NetConfig:
+        """What the run's options say about reaching hosts (hosts, blocked
+        names and ranges, TLS, DNS): ``resolve(host, port)``, ``tls_context(host)``."""
+        return self._vu.test.net
+
+    def connection(self, host: str, tags: Mapping[str, str]) -> Connection:
+        """A TCP/TLS connection on this VU's loop that obeys the run's options and
+        records k6's tcp_* metrics with ``tags``: ``conn.open(host, port, tls,
+        idle_timeout_ms)``, then its pyee events (see k6host.net.connection)."""
+        net = self._vu.test.net
+        return Connection(self._vu.loop, self.add_sample, dict(tags), net.resolve, lambda: net.tls_context(host))
 
     def emit(self, *event: Any) -> None:
         """Queue an event for this module's JavaScript handler (``native.on``).
@@ -139,7 +186,9 @@ class ModuleVU:
         return self._vu.engine.take_bytes()
 
     def add_sample(self, metric: str, value: float, tags: Mapping[str, str]) -> None:
-        """Record a sample with the VU's tags under ``tags``."""
+        """Record a sample with the VU's tags under ``tags`` (a declared metric's)."""
+        if not self._vu.test.metrics.has(metric):
+            raise HostError(f"{self._module}: metric {metric!r} is not declared (Module.metrics declares it)")
         self._vu.metrics.add(metric, value, tags)
 
     def define_metric(self, name: str, kind: str, is_time: bool = False) -> None:
@@ -159,10 +208,6 @@ class ModuleVU:
         calls are synchronous. False when ``until`` (time.monotonic()) passes;
         ends the iteration if the test stops."""
         return self._vu.wait_io(fileobj, mask, until)
-
-    def fail_iteration(self, text: str) -> None:
-        """Fail the current iteration with ``text`` (as an uncaught exception would)."""
-        self._vu.fault(text)
 
     def directory_of(self, module_id: str) -> str:
         """The folder relative paths in the script file ``module_id`` start from."""

@@ -11,8 +11,10 @@ anybody's guess.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import inspect
 import os
 import sys
@@ -20,9 +22,10 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from k6host.modules.api import Module
+from k6host.run.options import OptionsError
 
 ENTRY_POINT_GROUP = "k6host.modules"
 MODULE_PATH_ENV = "K6HOST_MODULE_PATH"
@@ -34,9 +37,15 @@ class Registry:
     failures: dict[str, str] = field(default_factory=dict)  # name -> what went wrong
     warnings: list[str] = field(default_factory=list)  # failures with no name to blame
     origins: dict[str, str] = field(default_factory=dict)  # name -> where it came from
-    conflicts: list[str] = field(default_factory=list)  # names claimed twice
+    conflicts: list[str] = field(default_factory=list)  # what stops every run: names or globals claimed twice
+    _global_owners: dict[str, str] = field(default_factory=dict)  # global -> module
 
     def add(self, cls: type[Module], origin: str) -> None:
+        for name in cls.globals:
+            owner = self._global_owners.setdefault(name, cls.name)
+            if owner != cls.name:
+                self.conflicts.append(f"the global {name!r} is claimed by module {owner!r} and by {cls.name!r} ({origin})")
+                return
         if self._claim(cls.name, origin):
             self.modules[cls.name] = cls
 
@@ -105,6 +114,11 @@ def _load(module_path: tuple[str, ...]) -> Registry:
             registry.fail(entry.name, origin, f"the entry point is named {entry.name!r} but the module says {cls.name!r}")
         else:
             registry.add(cls, origin)
+    if "k6" not in registry.modules and "k6" not in registry.failures:
+        registry.conflicts.append(
+            "k6host's built-in modules are not registered (no 'k6host.modules' entry points): "
+            "reinstall k6host, e.g. pip install --force-reinstall k6host (or pip install -e . in a checkout)"
+        )
     for folder in module_path:
         _load_folder(registry, folder)
     return registry
@@ -115,19 +129,16 @@ def _load_folder(registry: Registry, folder: str) -> None:
         registry.warnings.append(f"module path {folder!r} is not a folder")
         return
     if folder not in sys.path:
-        sys.path.insert(0, folder)  # so a module may be a package of several files
+        # Last, so it shadows nothing: a package, or a file's helper modules, import from there.
+        sys.path.append(folder)
     for entry in sorted(Path(folder).iterdir()):
         if entry.name.startswith(("_", ".")):
             continue
-        if entry.suffix == ".py":
-            import_name = entry.stem
-        elif entry.is_dir() and (entry / "__init__.py").is_file():
-            import_name = entry.name
-        else:
+        if not (entry.suffix == ".py" or (entry.is_dir() and (entry / "__init__.py").is_file())):
             continue
         origin = str(entry)
         try:
-            python_module = importlib.import_module(import_name)
+            python_module = _import(entry)
         except Exception as exc:
             registry.warnings.append(f"cannot load module file {origin}: {_problem(exc)}")
             continue
@@ -142,19 +153,70 @@ def _load_folder(registry: Registry, folder: str) -> None:
             registry.add(cls, origin)
 
 
-class Roots:
-    """Every registered module's root for one test, made when the test is."""
+def _import(entry: Path) -> object:
+    """A package by its own name (its parts import it so); a single file under
+    a name of its own, so that two folders' greet.py are two modules."""
+    if entry.is_dir():
+        return importlib.import_module(entry.name)
+    digest = hashlib.sha1(str(entry).encode()).hexdigest()[:12]
+    name = f"_k6host_module_path_{digest}_{entry.stem}"
+    known = sys.modules.get(name)
+    if known is not None:
+        return known
+    spec = importlib.util.spec_from_file_location(name, entry)
+    assert spec is not None and spec.loader is not None
+    python_module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = python_module
+    try:
+        spec.loader.exec_module(python_module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return python_module
 
-    def __init__(self, registry: Registry, test: object) -> None:
+
+class Roots:
+    """Every registered module's root for one test, made when the test is,
+    with the metrics the modules declare. A module whose root fails (to be
+    made, or to take the options) is a load failure of this test's."""
+
+    def __init__(self, registry: Registry, test: Any) -> None:
         self.registry = registry
-        self._roots = {name: cls(test) for name, cls in registry.modules.items()}  # type: ignore[arg-type]
+        self._test = test
+        self._failures: dict[str, str] = {}
+        self._roots: dict[str, Module] = {}
+        for name, cls in registry.modules.items():
+            try:
+                root = cls(test)
+                for metric, spec in cls.metrics.items():
+                    kind, contains = (spec, "default") if isinstance(spec, str) else spec
+                    test.metrics.define(metric, kind, contains)
+            except Exception as exc:
+                self._failures[name] = f"module {name!r} could not start: {_problem(exc)}"
+            else:
+                self._roots[name] = root
 
     def get(self, name: str) -> Module | None:
         return self._roots.get(name)
 
+    def problem(self, name: str) -> str | None:
+        """Why module ``name`` cannot be used in this test, if it cannot."""
+        return self.registry.failures.get(name) or self._failures.get(name)
+
+    def problems(self) -> list[str]:
+        return [*self.registry.problems(), *self._failures.values()]
+
     def configure(self, options: Mapping[str, object]) -> None:
-        for root in self._roots.values():
-            root.configure(options)
+        """The run's options, to every root; a value a module refuses is the run's error (exit 104)."""
+        for name, root in list(self._roots.items()):
+            try:
+                root.configure(options)
+            except OptionsError:
+                raise
+            except Exception as exc:
+                self._failures[name] = f"module {name!r} could not take the options: {_problem(exc)}"
+                self._test.log("warning", self._failures[name])
+                del self._roots[name]
 
     def with_globals(self) -> list[Module]:
         return [root for root in self._roots.values() if root.globals]

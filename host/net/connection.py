@@ -335,6 +335,21 @@ class Connection(EventEmitter):
                 pass
             self._sock = None
 
+    def peer_closed(self) -> bool:
+        """Whether the peer has closed the connection while it sat idle (a
+        connection kept between iterations is checked before it is used again).
+        Plain TCP only; a TLS connection answers False."""
+        if self.closed or self._sock is None:
+            return True
+        if isinstance(self._sock, ssl.SSLSocket):
+            return False
+        try:
+            return self._sock.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
     def set_idle(self, idle: bool) -> None:
         """An idle connection stays open without keeping the VU's iteration
         going (EventLoop.idle); a module marks its connection idle while

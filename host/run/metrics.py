@@ -274,6 +274,10 @@ class Metrics:
         self.drain()
         return self._metrics.get(name)
 
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is declared (cheap: for every sample a module adds)."""
+        return name in self._metrics
+
     def __iter__(self) -> Iterator[Metric]:
         self.drain()
         return iter(list(self._metrics.values()))

@@ -38,6 +38,7 @@ from k6host.report.summary import (
 )
 from k6host.run.thresholds import ThresholdError, crossed_message, declare_submetrics, evaluate, parse_thresholds
 from k6host.modules.registry import module_path_from
+from k6host.net.netconfig import NetConfig
 from k6host.run.exitcodes import ExitCode
 from k6host.run.state import TestState
 from k6host.vu.vu import IterationAborted
@@ -180,11 +181,15 @@ class TestRun:
         return self.result
 
     def _run(self) -> int:
-        registry = self.test.modules.registry
-        if registry.conflicts:
-            for conflict in registry.conflicts:
+        modules = self.test.modules
+        if modules.registry.conflicts:
+            for conflict in modules.registry.conflicts:
                 self.log("error", conflict)
             return ExitCode.SCRIPT_EXCEPTION
+        # Said before any VU starts: a script that imports one of these fails
+        # at init, and this says why.
+        for problem in modules.problems():
+            self.log("warning", problem)
         try:
             # Known before any VU starts: it decides the globals a VU has.
             self.test.compatibility_mode = compatibility_mode(self.config.cli, self.config.process_env)
@@ -196,8 +201,6 @@ class TestRun:
         except (ScriptError, OSError) as exc:
             return self._start_failed(exc)
         self.workers = [first]
-        for problem in registry.problems():  # the script imports none of these: it started
-            self.log("warning", problem)
         try:
             self._configure(first)
         except (OptionsError, ThresholdError) as exc:
@@ -275,6 +278,9 @@ class TestRun:
         self.result.options = options.raw
         self.test.options = options.raw
         self.test.tags = dict(options.tags)
+        self.test.net = NetConfig(options.raw)
+        if self.test.net.insecure:
+            self.log("warning", "insecureSkipTLSVerify is on: TLS certificates are not verified in this run")
         self.test.modules.configure(options.raw)
         first.call(lambda vu: vu.state.retag())  # the first VU was made before the options were known
         if options.no_thresholds:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k6host.modules.registry import Roots, load_registry
+from k6host.net.netconfig import NetConfig
 from k6host.report.log import Log
 from k6host.run.groups import GroupTree
 from k6host.run.metrics import Metrics
@@ -23,6 +24,7 @@ class TestState:
     env: dict[str, str]
     log: Log
     metrics: Metrics = field(default_factory=Metrics)
+    net: NetConfig = field(default_factory=NetConfig)  # what the options say about reaching hosts
     groups: GroupTree = field(default_factory=GroupTree)
     options: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)

@@ -119,7 +119,7 @@ class VU:
         self.id = vu_id
         self.hub = hub
         self.loop = EventLoop()
-        self.modules = ModuleMap(test.script, test.modules.registry, self._activate)
+        self.modules = ModuleMap(test.script, test.modules, self._activate)
         self.engine = Engine(self.modules)
         self.modules.attach(self.engine)
         self.engine.on_interrupt_check(self._interrupt_check)
@@ -154,6 +154,15 @@ class VU:
         for function, call in instance.functions().items():
             self.engine.export(f"{name}:{function}", _guarded(call, f"{name}:{function}"))
 
+    def _each_instance(self, hook: str) -> None:
+        """Call every instance's abandon() or close(): a module's mistake is
+        logged with its name, and the others still get theirs."""
+        for name, instance in self.instances.items():
+            try:
+                getattr(instance, hook)()
+            except Exception as exc:
+                self.test.log("error", f"module {name!r}: {hook}() failed: {type(exc).__name__}: {exc}")
+
     # -- life cycle -------------------------------------------------------------
     def init(self) -> dict[str, Any]:
         """Run the script's init code; returns its exported options (as JSON data).
@@ -180,10 +189,11 @@ class VU:
             "__k6host.baseEnv = Object.assign({}, dukpy.env);"
             "if (dukpy.alias) globalThis.global = globalThis;"
             # Last: loading a module evaluates code, which replaces `dukpy`.
-            "for (const [name, globals] of dukpy.g) __k6host.installGlobals(name, globals); undefined",
+            "for (const [name, globals, importable] of dukpy.g) __k6host.installGlobals(name, globals, importable);"
+            "undefined",
             env=self.test.env,
             vu=self.id,
-            g=[[root.name, list(root.globals)] for root in self.test.modules.with_globals()],
+            g=[[root.name, list(root.globals), root.importable] for root in self.test.modules.with_globals()],
             alias=self.test.compatibility_mode != "base",  # k6's "base" mode has no `global`
         )
 
@@ -344,8 +354,7 @@ class VU:
 
     def _abandon(self) -> None:
         """Drop what the failed iteration left: sockets, timers, events."""
-        for instance in self.instances.values():
-            instance.abandon()
+        self._each_instance("abandon")
         self.loop.clear()
         try:
             self.engine.eval("__k6host.reset()")
@@ -353,8 +362,7 @@ class VU:
             pass
 
     def close(self) -> None:
-        for instance in self.instances.values():
-            instance.close()
+        self._each_instance("close")
         self.metrics.flush()
         self.loop.close()
         self.engine.close()

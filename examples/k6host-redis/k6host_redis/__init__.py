@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from k6host.modules.api import HostError, Instance, Module, ModuleVU
-from k6host.net.connection import Connection
-from k6host.net.netconfig import NetConfig
 
 from k6host_redis.resp import ProtocolError, Reader, ReplyError, encode_command
 
@@ -29,8 +27,8 @@ class Client:
         self.waiting: deque[tuple[int, str, float]] = deque()  # (request id, command, sent at)
         self.reader = Reader()
         self.tags = tags
-        vu, net = instance.vu, instance.root.net
-        self.conn = Connection(vu.loop, vu.add_sample, dict(tags), net.resolve, lambda: net.tls_context(host))
+        vu = instance.vu
+        self.conn = vu.connection(host, tags)  # k6host's TCP connection: the run's options, tcp_* metrics
         self.conn.on("connect", lambda *_addr: self.connected())
         self.conn.on("connect_error", lambda reason: self.end("connectFailed", reason))
         self.conn.on("data", self.received)
@@ -57,6 +55,7 @@ class Client:
             return self.end("closed", f"protocol error: {exc}")
         for reply in replies:
             if not self.waiting:
+                self.conn.close()
                 return self.end("closed", "protocol error: a reply nobody asked for")
             rid, command, sent = self.waiting.popleft()
             tags = {**self.tags, "command": command}
@@ -88,7 +87,17 @@ class RedisInstance(Instance):
         self.clients: dict[int, Client] = {}
 
     def functions(self) -> Mapping[str, Callable[..., Any]]:
-        return {"connect": self.connect, "command": self.command, "close": self.close_client}
+        return {"connect": self.connect, "alive": self.alive, "command": self.command, "close": self.close_client}
+
+    def alive(self, cid: int) -> bool:
+        """Whether the client's connection is still there: the server may have
+        closed it while it sat idle between iterations."""
+        client = self.clients.get(cid)
+        if client is not None and client.conn.peer_closed():
+            # Idle, so nothing waits on it; and no event: the script connects anew under this id.
+            client.conn.close()
+            del self.clients[cid]
+        return cid in self.clients
 
     def connect(self, cid: int, host: str, port: int, tags: dict[str, str]) -> None:
         if not isinstance(port, int) or not 0 < port < 65536:
@@ -121,19 +130,11 @@ class Redis(Module):
     javascript = Path(__file__).with_name("redis.js")
     exports = ("Client", "RedisError")
 
-    def __init__(self, test: Any) -> None:
-        super().__init__(test)
-        self.net = NetConfig()
-        self._defined = False
-
-    def configure(self, options: Mapping[str, Any]) -> None:
-        # The same rules for reaching hosts as k6/x/tcp (hosts, blockHostnames, ...).
-        self.net = NetConfig(dict(options))
+    metrics = {
+        "redis_commands": "counter",
+        "redis_errors": "counter",
+        "redis_command_duration": ("trend", "time"),
+    }
 
     def instance(self, vu: ModuleVU) -> Instance:
-        if not self._defined:
-            vu.define_metric("redis_commands", "counter")
-            vu.define_metric("redis_errors", "counter")
-            vu.define_metric("redis_command_duration", "trend", is_time=True)
-            self._defined = True
         return RedisInstance(self, vu)

@@ -46,6 +46,8 @@ class Client {
   }
 
   connect() {
+    // The server may have closed the connection since: connect again.
+    if (this.#ready && !this.#settle && !native.call("alive", this.#id)) this.#lost()
     if (!this.#ready) {
       this.#ready = new Promise((resolve, reject) => {
         this.#settle = { resolve, reject }
@@ -107,9 +109,17 @@ class Client {
     })
     // An abandoned iteration's connections are closed by Python: forget them.
     native.onReset(() => {
+      for (const client of clients.values()) client.#lost()
       clients.clear()
       requests.clear()
     })
+  }
+
+  // The connection is gone: the next command connects again.
+  #lost() {
+    clients.delete(this.#id)
+    this.#ready = null
+    this.#settle = null
   }
 
   #event(kind, reason) {
@@ -119,8 +129,7 @@ class Client {
       if (settle) settle.resolve()
       return
     }
-    clients.delete(this.#id)
-    this.#ready = null // a later command connects again
+    this.#lost()
     if (settle) settle.reject(new RedisError(reason))
   }
 }

@@ -1,8 +1,8 @@
-"""k6/x/tcp: the Python side of the Socket.
+"""k6/x/tcp: the Python side of the Socket (and of the older blocking API).
 
-The root holds what the options say about reaching hosts (NetConfig); each
-VU's instance maps socket ids to connections, whose pyee events become the
-module's events for tcp.js ("connect", "data", ...), handed over in batches.
+Each VU's instance maps socket ids to connections (k6host.net), whose pyee
+events become the module's events for tcp.js ("connect", "data", ...),
+handed over in batches.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from k6host.modules.api import Instance, Module, ModuleVU
 from k6host.modules.k6.encoding import EncodingError, to_bytes
 from k6host.modules.k6.x.tcp.classic import ClassicTcp
 from k6host.net.connection import Connection
-from k6host.net.netconfig import NetConfig
 
 
 class TcpInstance(Instance):
@@ -27,7 +26,7 @@ class TcpInstance(Instance):
         self._next_write = 1
         # The older extension's blocking API (tcp.connect/read/write/close): its
         # connections outlive iterations, so abandon() leaves them alone.
-        self.classic = ClassicTcp(vu, lambda: root.net)
+        self.classic = ClassicTcp(vu)
 
     def functions(self) -> Mapping[str, Callable[..., Any]]:
         return {
@@ -40,8 +39,8 @@ class TcpInstance(Instance):
         }
 
     def connect(self, sid: int, host: str, port: int, tls: bool, tags: dict[str, str], timeout_ms: float) -> None:
-        net, emit = self.root.net, self.vu.emit
-        conn = Connection(self.vu.loop, self.vu.add_sample, tags, net.resolve, lambda: net.tls_context(host))
+        emit = self.vu.emit
+        conn = self.vu.connection(host, tags)
         conn.on("connect", lambda *addr: emit("connect", sid, *addr))
         conn.on("connect_error", lambda reason: self._forget(sid, "connectFailed", reason))
         conn.on("data", lambda chunk: emit("data", sid, chunk))
@@ -124,15 +123,6 @@ class Tcp(Module):
     name = "k6/x/tcp"
     javascript = jsmodules_dir() / "k6" / "x" / "tcp.js"
     exports = ("Socket", "TCPError", "connect", "write", "writeLn", "read", "close")
-
-    def __init__(self, test: Any) -> None:
-        super().__init__(test)
-        self.net = NetConfig()
-
-    def configure(self, options: Mapping[str, Any]) -> None:
-        self.net = NetConfig(dict(options))
-        if self.net.insecure:
-            self.test.log("warning", "insecureSkipTLSVerify is on: TLS certificates are not verified in this run")
 
     def instance(self, vu: ModuleVU) -> Instance:
         return TcpInstance(self, vu)

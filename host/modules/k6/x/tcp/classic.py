@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 
 from k6host.modules.api import HostError, ModuleVU
 from k6host.net.connection import is_address
-from k6host.net.netconfig import BlockedError, NetConfig
+from k6host.net.netconfig import BlockedError
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -83,9 +83,8 @@ class ClassicTcp:
     """One VU's classic connections (by id) and the functions behind them, part
     of the k6/x/tcp module's instance (its ``classic.*`` functions)."""
 
-    def __init__(self, vu: ModuleVU, net: Callable[[], NetConfig]):
+    def __init__(self, vu: ModuleVU):
         self._vu = vu
-        self._net = net  # the run's, once the options are known
         self._conns: dict[int, _Conn] = {}
         self._next_id = 1
 
@@ -116,7 +115,7 @@ class ClassicTcp:
         """[id, "local->remote"]: the script side keeps the name for Go's errors after a close."""
         host, port = _hostport(address)
         tags = {"proto": "TCP", "host": host, "port": str(port)}
-        net = self._net()
+        net = self._vu.net
         started = time.perf_counter()
         try:
             if is_address(host):
