@@ -7,7 +7,7 @@ import pytest
 
 from k6host.engine.interpreter import Engine, HostError
 from k6host.engine.loader import ModuleMap
-from k6host.modules.registry import Roots, load_registry
+from k6host.modules.registry import Roots
 from k6host.run import state
 from k6host.vu.vu import _runtime_source
 
