@@ -9,11 +9,14 @@ host batches its entries (see DESIGN.md).
 from __future__ import annotations
 
 import ctypes
+import time
 from typing import Any, Callable, Protocol
 
 import dukpy
 from dukpy import _dukpy
 from dukpy.evaljs import JSInterpreter
+
+from .nudge import Nudge
 
 try:  # the error class lives in the C extension
     from _dukpy import JSRuntimeError
@@ -111,6 +114,15 @@ _WRAPPER_PREFIX = "(function (exports, require, module, __filename, __dirname, o
 # handler (QuickJS exports JS_SetInterruptHandler; dukpy's capsule holds the
 # runtime pointer first): it runs a little Python, which lets other VUs and
 # threads have their turn, and aborts the code when the VU must stop.
+#
+# QuickJS counts down calls and backward jumps between two calls of the
+# handler (JSContext.interrupt_counter, at byte 504 of the context in
+# QuickJS-NG 0.11 as dukpy 0.6 builds it), 10,000 of them whatever each
+# costs: native calls (JSON.parse) could keep the handler away for minutes.
+# A timer stores 1 there when no check came for _NUDGE_AFTER seconds.
+_COUNTER_OFFSET = 504
+_COUNTER_INIT = 10_000
+_NUDGE_AFTER = 0.01
 _INTERRUPT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 # PyDLL: these calls keep the GIL. A CDLL call would release and retake it,
 # and every such hand-over to another thread costs a scheduler round trip.
@@ -169,10 +181,34 @@ class Engine:
         self._runtime = self._fields[0]
         self._context = self._fields[1]
         self._values: dict[bytes, _JSValue] = {}
+        self._nudge: Nudge | None = None  # made at the first interrupt check
+        self._depth = 0  # evals under way (a host function may eval again)
 
     def on_interrupt_check(self, should_stop: Callable[[], bool]) -> None:
-        """Abort running JavaScript (uncatchably) once ``should_stop()`` is true."""
-        handler = _INTERRUPT(lambda _runtime, _opaque: 1 if should_stop() else 0)
+        """Abort running JavaScript (uncatchably) once ``should_stop()`` is true.
+
+        It is asked at least every _NUDGE_AFTER seconds while JavaScript runs,
+        however long its native calls take (host/nudge.py), and no more than one
+        native call later.
+        """
+        counter = ctypes.c_int.from_address(self._context + _COUNTER_OFFSET)
+        last_arm = [0.0]
+
+        def check(_runtime: Any, _opaque: Any) -> int:
+            nudge = self._nudge
+            if nudge is None:
+                # QuickJS set the counter to its start value just before this
+                # call: where it reads so, the offset is right.
+                self._nudge = nudge = Nudge(self._context + _COUNTER_OFFSET)
+                if counter.value != _COUNTER_INIT:
+                    nudge.close()
+            now = time.monotonic()
+            if self._depth and now - last_arm[0] > _NUDGE_AFTER / 4:
+                last_arm[0] = now
+                nudge.arm(_NUDGE_AFTER)
+            return 1 if should_stop() else 0
+
+        handler = _INTERRUPT(check)
         self._interrupt = handler  # QuickJS keeps only the pointer: keep it alive
         _quickjs.JS_SetInterruptHandler(self._runtime, handler, None)
 
@@ -241,6 +277,9 @@ class Engine:
 
     def close(self) -> None:
         """Let go of the values the engine holds (before the runtime goes)."""
+        nudge, self._nudge = getattr(self, "_nudge", None), None
+        if nudge is not None:
+            nudge.close()
         values, self._values = getattr(self, "_values", {}), {}
         for value in values.values():
             _quickjs.JS_FreeValue(self._context, value)
@@ -282,9 +321,17 @@ class Engine:
         """
         self.eval_module(f"{target} = {_WRAPPER_PREFIX}{source}\n}})", filename)
 
-    @staticmethod
-    def _call(thunk: Callable[[], Any]) -> Any:
+    def _call(self, thunk: Callable[[], Any]) -> Any:
+        # While JavaScript may run, the nudge stands by (see on_interrupt_check).
+        nudge = self._nudge
+        self._depth += 1
+        if nudge is not None:
+            nudge.arm(_NUDGE_AFTER)
         try:
             return thunk()
         except JSRuntimeError as exc:
             raise ScriptError(str(exc)) from None
+        finally:
+            self._depth -= 1
+            if nudge is not None and not self._depth:
+                nudge.disarm()

@@ -1,0 +1,153 @@
+"""No hang, no crash, no Python in a user's face (issue 13).
+
+Runs that used to hang run here as subprocesses in their own process group,
+with a hard timeout; a test then checks that nothing of the group is left.
+Where the real k6 can run the same script, the test runs it too and compares.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_signals import K6
+
+needs_k6 = pytest.mark.skipif(K6 is None, reason="no k6 binary to compare with")
+
+
+class Proc:
+    """``k6host run`` (or k6) in its own process group, output in files."""
+
+    def __init__(self, args: list[str], tmp_path: Path, program: str = "k6host", **popen):
+        command = [sys.executable, "-m", "k6host"] if program == "k6host" else [K6]
+        self.out_path, self.err_path = tmp_path / f"{program}.out", tmp_path / f"{program}.err"
+        popen.setdefault("stdout", self.out_path.open("wb"))
+        popen.setdefault("stderr", self.err_path.open("wb"))
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [*command, *args], stdin=subprocess.DEVNULL, cwd=tmp_path, start_new_session=True,
+            env={**os.environ, "K6_NO_USAGE_REPORT": "true"}, **popen,
+        )
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace") if self.err_path.exists() else ""
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text(errors="replace") if self.out_path.exists() else ""
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr:
+            assert self.process.poll() is None, f"ended ({self.process.returncode}) before {text!r}:\n{self.stderr}"
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout}s:\n{self.stderr}"
+            time.sleep(0.05)
+
+    def signal(self, signum: int) -> None:
+        os.killpg(self.process.pid, signum)
+
+    def ends_within(self, seconds: float) -> int:
+        """The exit code; fails (and kills the group) when it runs longer."""
+        try:
+            code = self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"still running after {seconds}s:\n{self.stderr[-2000:]}")
+        self.assert_gone()
+        return code
+
+    @property
+    def took(self) -> float:
+        return time.monotonic() - self.started
+
+    def assert_gone(self) -> None:
+        """Nothing of the process group is left (no stray child, no zombie thread)."""
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return
+            assert time.monotonic() < deadline, "a process of the run's group is still there"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(10)
+
+
+@pytest.fixture
+def procs():
+    started: list[Proc] = []
+
+    def start(*args, **kwargs) -> Proc:
+        proc = Proc(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+# -- 3: JavaScript that spends its time in native calls ----------------------------------
+JSON_LOOP = """
+export const options = { scenarios: { s: { executor: "constant-vus", vus: 1, duration: "%s", gracefulStop: "1s" } } }
+const big = []
+for (let i = 0; i < 20000; i++) big.push({ id: i, name: "item" + i, tags: ["a", "b"] })
+export default function () {
+  console.log("LOOPING")
+  for (let i = 0; i < 1000000; i++) JSON.parse(JSON.stringify(big))
+}
+"""
+
+
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_native_calls_in_a_loop_end_with_the_duration(program, procs, tmp_path):
+    (tmp_path / "loop.js").write_text(JSON_LOOP % "2s")
+    run = procs(["run", "-q", "loop.js"], tmp_path, program=program)
+    assert run.ends_within(20) == 0, run.stderr
+    # 2 s of duration and 1 s of gracefulStop; k6 takes ~3.3 s.
+    assert run.took < 8, run.took
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_native_calls_in_a_loop(signum, procs, tmp_path):
+    (tmp_path / "loop.js").write_text(JSON_LOOP % "60s")
+    run = procs(["run", "-q", "loop.js"], tmp_path)
+    run.wait_for("LOOPING", 20)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    run.signal(signum)
+    assert run.ends_within(15) == 105, run.stderr
+    assert time.monotonic() - sent < 5
+    assert "test run was aborted because k6 received a" in run.stderr
+
+
+def test_test_abort_from_another_vu_stops_native_calls(procs, tmp_path):
+    (tmp_path / "abort.js").write_text("""
+import exec from "k6/execution"
+import { sleep } from "k6"
+export const options = { vus: 2, duration: "60s" }
+const big = []
+for (let i = 0; i < 20000; i++) big.push({ id: i, name: "item" + i })
+export default function () {
+  if (__VU === 1) { for (;;) JSON.parse(JSON.stringify(big)) }
+  sleep(1)
+  exec.test.abort("enough")
+}
+""")
+    run = procs(["run", "-q", "abort.js"], tmp_path)
+    assert run.ends_within(20) == 108, run.stderr
+    assert run.took < 10
