@@ -9,6 +9,7 @@ host batches its entries (see DESIGN.md).
 from __future__ import annotations
 
 import ctypes
+import re
 import time
 from typing import Any, Callable, Protocol
 
@@ -52,6 +53,18 @@ class HostError(Exception):
     js_name = "GoError"
 
 
+def _error_parts(exc: HostError | ScriptError) -> tuple[str, str]:
+    """(name, message) of the JavaScript error that stands for ``exc``."""
+    if isinstance(exc, HostError):
+        return exc.js_name, str(exc)
+    name, sep, message = exc.text.partition(": ")
+    if not sep or not name.isidentifier():
+        return "Error", exc.text
+    return name, message
+
+
+_LOAD_FAILED = re.compile(r"InternalError: Failed to load module '([^']*)'")
+
 # The key of the marker a host function returns instead of raising; runtime.js
 # turns it into a thrown JavaScript error (a Python exception would reach
 # JavaScript as an InternalError that names the Python function).
@@ -71,9 +84,16 @@ class _Loader:
 
     def __init__(self, modules: ModuleSource):
         self._modules = modules
+        self.failures: dict[str, str] = {}  # module id -> why it could not be loaded
 
     def load(self, module_id: str):
-        source = self._modules.esm_source(module_id)
+        try:
+            source = self._modules.esm_source(module_id)
+        except (ScriptError, HostError) as exc:
+            # dukpy says only "Failed to load module 'ID'": keep the reason
+            # for the engine to put in its place (see Engine._call).
+            self.failures[module_id] = "%s: %s" % _error_parts(exc)
+            raise
         if source is None:
             return None, None, None
         return module_id, source, "module"
@@ -298,8 +318,8 @@ class Engine:
         def call(*args: Any) -> Any:
             try:
                 return func(*args)
-            except HostError as exc:
-                return {ERROR_KEY: [exc.js_name, str(exc)]}
+            except (HostError, ScriptError) as exc:  # ScriptError: code it ran (a module) threw
+                return {ERROR_KEY: list(_error_parts(exc))}
 
         self._interp.export_function(name, call)
 
@@ -321,6 +341,11 @@ class Engine:
         """
         self.eval_module(f"{target} = {_WRAPPER_PREFIX}{source}\n}})", filename)
 
+    def _loader_reason(self, text: str) -> str:
+        match = _LOAD_FAILED.match(text)
+        reason = match and self._interp.loader.failures.get(match.group(1))
+        return reason + text[match.end():] if reason else text
+
     def _call(self, thunk: Callable[[], Any]) -> Any:
         # While JavaScript may run, the nudge stands by (see on_interrupt_check).
         nudge = self._nudge
@@ -330,7 +355,7 @@ class Engine:
         try:
             return thunk()
         except JSRuntimeError as exc:
-            raise ScriptError(str(exc)) from None
+            raise ScriptError(self._loader_reason(str(exc))) from None
         finally:
             self._depth -= 1
             if nudge is not None and not self._depth:

@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .engine import Engine
+from .engine import Engine, ScriptError
 
 BUILTIN_PREFIX = "k6"
 _MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
@@ -53,11 +53,23 @@ def read_script(path: str) -> str:
 
 @lru_cache(maxsize=256)
 def _read_script(path: str, _mtime_ns: int, _size: int) -> str:
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScriptError(f"GoError: {file_url(path)}: {_where(data, exc.start)} Invalid UTF-8 character") from None
     if text.startswith("#!"):
         text = "//" + text  # keep the line so line numbers stay right
     return text
+
+
+def _where(data: bytes, offset: int) -> str:
+    """``Line L:C`` of byte ``offset``, as k6 reports it (both from 1)."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    return f"Line {line}:{column}"
 
 
 def _esm_shim(name: str, source: str) -> str:

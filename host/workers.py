@@ -26,7 +26,7 @@ class VUWorker:
         self.test = test
         self.vu: VU | None = None
         self.options: dict[str, Any] = {}
-        self.init_error: ScriptError | OSError | None = None
+        self.init_error: Exception | None = None
         self.ready = threading.Event()
         self._hub: Hub = test.hub
         self._jobs: collections.deque[Job | None] = collections.deque()  # touched on the hub's thread only
@@ -47,6 +47,8 @@ class VUWorker:
                 if self.id > 0:  # VU 0 runs setup/teardown and is not one of the test's VUs
                     self.test.count("vus_initialized")
             except (ScriptError, OSError) as exc:  # OSError: out of file descriptors, say
+                self.init_error = exc
+            except Exception as exc:  # a bug of ours: reported by whoever waits, never waited on for good
                 self.init_error = exc
             finally:
                 self.ready.set()
@@ -89,7 +91,9 @@ class VUWorker:
                 done.set()
 
         self.submit(wrapped)
-        done.wait()
+        while not done.wait(0.25):
+            if self._finished.is_set():  # the VU ended (a bug of ours): the job will never run
+                raise RuntimeError(f"VU {self.id} has ended")
         ok, value = box[0]
         if not ok:
             raise value

@@ -151,3 +151,41 @@ export default function () {
     run = procs(["run", "-q", "abort.js"], tmp_path)
     assert run.ends_within(20) == 108, run.stderr
     assert run.took < 10
+
+
+# -- 1: a script that is not UTF-8 ----------------------------------------------------------
+def _first_error(stderr: str) -> str:
+    """The first line of the first error's msg= in k6's log format."""
+    for line in stderr.splitlines():
+        if "level=error" in line:
+            msg = line.split('msg="', 1)[1]
+            return msg.split("\\n", 1)[0].split('" ', 1)[0]
+    raise AssertionError(f"no error logged:\n{stderr}")
+
+
+LATIN1_CASES = {
+    "main": {"main.js": b'export default function () { console.log("caf\xe9") }\n'},
+    "esm import": {
+        "main.js": b'import { x } from "./lib.js"\nexport default function () { console.log(x) }\n',
+        "lib.js": b'export const x = "caf\xe9"\n',
+    },
+    "require": {
+        "main.js": b'const l = require("./lib.js")\nmodule.exports.default = function () { console.log(l.x) }\n',
+        "lib.js": b'exports.x = 1\nexports.y = "caf\xe9"\n',
+    },
+}
+
+
+@pytest.mark.parametrize("case", LATIN1_CASES)
+def test_a_script_that_is_not_utf8_is_a_script_error_with_its_place(case, procs, tmp_path):
+    for name, data in LATIN1_CASES[case].items():
+        (tmp_path / name).write_bytes(data)
+    run = procs(["run", "-q", "main.js"], tmp_path)
+    assert run.ends_within(20) == 107, run.stderr
+    assert "Traceback" not in run.stderr
+    message = _first_error(run.stderr)
+    assert "Invalid UTF-8 character" in message and "Line " in message, message
+    if K6 is not None:
+        k6 = procs(["run", "-q", "main.js"], tmp_path, program="k6")
+        assert k6.ends_within(30) == 107
+        assert message == _first_error(k6.stderr)
