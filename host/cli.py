@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Iterator, NoReturn, Sequence
 
-from . import __version__
+from . import __version__, stdio
 from .console import Log
 from .runner import GENERIC_ERROR, UsageError, parse_env, run_script
 
@@ -127,6 +127,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stdio.install()
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":

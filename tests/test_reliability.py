@@ -189,3 +189,105 @@ def test_a_script_that_is_not_utf8_is_a_script_error_with_its_place(case, procs,
         k6 = procs(["run", "-q", "main.js"], tmp_path, program="k6")
         assert k6.ends_within(30) == 107
         assert message == _first_error(k6.stderr)
+
+
+# -- 2: the reader of stdout or stderr goes away; stdout on a full disk --------------------
+CHATTY = """
+export const options = { vus: 2, duration: "20s" }
+export default function () { for (let i = 0; i < 50; i++) console.log("line " + i) }
+"""
+
+
+@pytest.mark.parametrize("stream", ["stderr", "stdout"])
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_a_reader_that_goes_away_ends_the_run_by_sigpipe(program, stream, procs, tmp_path):
+    # k6 writes a progress line to a stdout that is not a terminal every
+    # second, k6host only the summary: it dies of SIGPIPE there.
+    (tmp_path / "chatty.js").write_text(CHATTY if stream == "stderr" else CHATTY.replace("20s", "2s"))
+    # stderr: `2>&1 | head -c 100`; stdout: `| head -c 100` (the banner is longer)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT} if stream == "stderr" else {"stdout": subprocess.PIPE}
+    run = procs(["run", "chatty.js"], tmp_path, program=program, **pipes)
+    assert len(run.process.stdout.read(100)) == 100
+    run.process.stdout.close()
+    assert run.ends_within(10) == -signal.SIGPIPE, run.stderr
+    assert run.took < 8
+
+
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_stdout_on_a_full_disk_is_logged_and_the_test_goes_on(program, procs, tmp_path):
+    (tmp_path / "chatty.js").write_text(CHATTY.replace("20s", "1s"))
+    with open("/dev/full", "wb") as full:
+        run = procs(["run", "chatty.js"], tmp_path, program=program, stdout=full)
+        assert run.ends_within(30) == 0, run.stderr
+    errors = [line for line in run.stderr.splitlines() if "level=error" in line]
+    assert errors and all("no space left on device" in line for line in errors), errors
+    assert "Traceback" not in run.stderr
+
+
+def _own_scripts() -> list[Path]:
+    root = Path(__file__).resolve().parent.parent
+    return sorted((root / "examples").glob("*.js")) + sorted((root / "tests" / "oracle").glob("*.js"))
+
+
+def test_every_own_script_ends_through_head_and_on_a_full_disk(tmp_path):
+    """`k6host run --with-echo X 2>&1 | head -c 100` and `... >/dev/full`, for
+    every script of examples/ and tests/oracle/: each ends in bounded time,
+    without a Python traceback."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def through_head(script: Path) -> tuple[int, float]:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            ["bash", "-c", '"$0" -m k6host run --with-echo "$1" 2>&1 | head -c 100 >/dev/null; exit ${PIPESTATUS[0]}',
+             sys.executable, str(script)],
+            cwd=tmp_path, start_new_session=True, stdin=subprocess.DEVNULL,
+        )
+        try:
+            code = process.wait(60)
+            _assert_gone(process)
+        finally:
+            _kill_group(process)
+        return code, time.monotonic() - started
+
+    def on_full_disk(script: Path) -> tuple[int, str]:
+        err = tmp_path / (script.parent.name + "-" + script.name + ".err")
+        with open("/dev/full", "wb") as full, err.open("wb") as err_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "k6host", "run", "--with-echo", str(script)],
+                cwd=tmp_path, start_new_session=True, stdin=subprocess.DEVNULL, stdout=full, stderr=err_file,
+            )
+            try:
+                code = process.wait(60)
+                _assert_gone(process)
+            finally:
+                _kill_group(process)
+        return code, err.read_text(errors="replace")
+
+    scripts = _own_scripts()
+    assert len(scripts) > 20
+    with ThreadPoolExecutor(4) as pool:
+        full = dict(zip(scripts, pool.map(on_full_disk, scripts)))
+        head = dict(zip(scripts, pool.map(through_head, scripts)))
+    for script in scripts:
+        code, stderr = full[script]
+        assert "Traceback" not in stderr and "internal error" not in stderr, (script, stderr)
+        assert code != 255, (script, stderr)
+        # Killed by SIGPIPE (bash says 141), or it ended before writing 100 bytes.
+        assert head[script][0] in (128 + signal.SIGPIPE, code), (script, head[script])
+
+
+def _assert_gone(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return
+    raise AssertionError(f"a process of {process.args} is still there")
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Whatever is left of a timed-out run goes."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)
