@@ -291,3 +291,16 @@ def _kill_group(process: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     process.wait(10)
+
+
+# -- 4: --out to a full disk ---------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["json", "csv"])
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_an_output_on_a_full_disk_logs_the_errors_and_finishes_with_the_summary(program, kind, procs, tmp_path):
+    (tmp_path / "quick.js").write_text('export const options = { vus: 2, duration: "1500ms" }\nexport default function () {}\n')
+    run = procs(["run", "-q", "--out", f"{kind}=/dev/full", "quick.js"], tmp_path, program=program)
+    assert run.ends_within(30) == 0, run.stderr
+    assert "TOTAL RESULTS" in run.stdout
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    message = {"json": "Sample couldn't be marshalled to JSON", "csv": "CSV: Error writing to file"}[kind]
+    assert f'msg="{message}"' in run.stderr and f"output={kind}" in run.stderr, run.stderr
