@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
 from .engine import HostError
+from .stdio import well_formed_tags
 
 COUNTER, GAUGE, RATE, TREND = "counter", "gauge", "rate", "trend"
 TYPES = (COUNTER, GAUGE, RATE, TREND)
@@ -302,6 +303,7 @@ class Metrics:
         """Record (name, value, tags, time) samples under one lock."""
         with self._lock:
             for name, value, tags, when in samples:
+                tags = well_formed_tags(tags)  # a lone surrogate could not be written out
                 metric = self._metrics.get(name)
                 if metric is None:
                     raise MetricError(f"no metric named {name!r}")

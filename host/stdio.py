@@ -28,13 +28,29 @@ from typing import TextIO
 REPLACE_SURROGATES = "k6host-replace"
 
 
-def _replace(exc: UnicodeError) -> tuple[str, int]:
-    if isinstance(exc, UnicodeEncodeError):
-        return "\ufffd" * (exc.end - exc.start), exc.end
+def _replace(exc: UnicodeError) -> tuple[bytes, int]:
+    # Bytes: the UTF-8 encoder takes only ASCII text back from a handler.
+    if isinstance(exc, UnicodeEncodeError) and exc.encoding.replace("-", "").lower() == "utf8":
+        return "\ufffd".encode("utf-8") * (exc.end - exc.start), exc.end
     raise exc
 
 
 codecs.register_error(REPLACE_SURROGATES, _replace)
+
+
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate as U+FFFD: what a Go string holds
+    once k6 has taken a JavaScript string (check names, tags)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", REPLACE_SURROGATES).decode("utf-8")
+
+
+def well_formed_tags(tags: dict[str, str]) -> dict[str, str]:
+    for key, value in tags.items():
+        if not (key.isascii() and value.isascii()):
+            return {well_formed(k): well_formed(v) for k, v in tags.items()}
+    return tags
 
 
 def die_of_sigpipe() -> None:

@@ -304,3 +304,38 @@ def test_an_output_on_a_full_disk_logs_the_errors_and_finishes_with_the_summary(
     assert "Traceback" not in run.stderr and "internal error" not in run.stderr
     message = {"json": "Sample couldn't be marshalled to JSON", "csv": "CSV: Error writing to file"}[kind]
     assert f'msg="{message}"' in run.stderr and f"output={kind}" in run.stderr, run.stderr
+
+
+# -- 5: lone surrogates ---------------------------------------------------------------------
+SURROGATES = r"""
+import { check, group } from "k6"
+import { Counter } from "k6/metrics"
+const c = new Counter("my_counter")
+export const options = { iterations: 1 }
+export default function () {
+  group("g \udfff", () => check(1, { ["bad \ud800 name"]: () => true }))
+  c.add(1, { tag: "x\udc00y" })
+  console.log("log \ud800 here")
+}
+export function handleSummary(data) {
+  const names = data.root_group.groups[0].checks.map((c) => c.name)
+  return { stdout: "summary \ud800 text " + JSON.stringify(names) + "\n", "out.txt": "file \udc01" }
+}
+"""
+
+
+@pytest.mark.parametrize("summary", ["handleSummary", "text"])
+def test_lone_surrogates_are_written_as_replacement_characters(summary, procs, tmp_path):
+    script = SURROGATES if summary == "handleSummary" else SURROGATES.split("export function handleSummary")[0]
+    (tmp_path / "s.js").write_text(script)
+    run = procs(["run", "-q", "--out", "json=samples.json", "s.js"], tmp_path)
+    assert run.ends_within(30) == 0, run.stderr
+    out = run.out_path.read_bytes().decode("utf-8")  # well-formed UTF-8
+    assert 'msg="log \ufffd here"' in run.err_path.read_bytes().decode("utf-8")
+    samples = (tmp_path / "samples.json").read_bytes().decode("utf-8")
+    assert '"tag":"x\ufffdy"' in samples
+    if summary == "handleSummary":
+        assert out == 'summary \ufffd text ["bad \ufffd name"]\n'
+        assert (tmp_path / "out.txt").read_bytes().decode("utf-8") == "file \ufffd"
+    else:
+        assert "TOTAL RESULTS" in out
