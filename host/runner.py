@@ -24,6 +24,7 @@ from .netconfig import NetConfig, OptionError
 from .options import Options, OptionsError, load_options
 from .outputs import OutputError, open_outputs
 from . import __version__
+from .recursion import deep_enough
 from .progress import Frame, Progress, go_duration, stats_line
 from .summary import (
     UNDEFINED,
@@ -209,7 +210,8 @@ class TestRun:
             code = self._teardown()
         self.test.metrics.ended = time.time()
         crossed = self._final_thresholds()
-        self._summary()
+        with deep_enough():  # setup()'s data is in the summary, at its depth
+            self._summary()
         if getattr(self, "progress", None) is not None:
             self.progress.stop()
         if code:

@@ -339,3 +339,23 @@ def test_lone_surrogates_are_written_as_replacement_characters(summary, procs, t
         assert (tmp_path / "out.txt").read_bytes().decode("utf-8") == "file \ufffd"
     else:
         assert "TOTAL RESULTS" in out
+
+
+# -- 6: setup() data nested 3,000 deep -------------------------------------------------------
+DEEP = """
+export const options = { iterations: 1 }
+function depth(d) { let n = 0; while (d.d) { d = d.d; n++ } return n }
+export function setup() { let d = {}; for (let i = 0; i < 3000; i++) d = { d }; return d }
+export default function (data) { console.log("iteration " + depth(data)) }
+export function teardown(data) { console.log("teardown " + depth(data)) }
+export function handleSummary(data) { return { stdout: "summary " + depth(data.setup_data) + "\\n" } }
+"""
+
+
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_setup_data_nested_3000_deep_reaches_every_stage(program, procs, tmp_path):
+    (tmp_path / "deep.js").write_text(DEEP)
+    run = procs(["run", "-q", "deep.js"], tmp_path, program=program)
+    assert run.ends_within(30) == 0, run.stderr
+    assert "iteration 3000" in run.stderr and "teardown 3000" in run.stderr
+    assert run.stdout == "summary 3000\n"
