@@ -141,6 +141,10 @@ _WRAPPER_PREFIX = "(function (exports, require, module, __filename, __dirname, o
 # costs: native calls (JSON.parse) could keep the handler away for minutes.
 # A timer stores 1 there when no check came for _NUDGE_AFTER seconds.
 _COUNTER_OFFSET = 504
+# JSRuntime.malloc_state's malloc_size and malloc_limit; dukpy's limit.
+_MALLOC_SIZE_OFFSET = 48
+_MALLOC_LIMIT_OFFSET = 56
+_HEAP_LIMIT = 128 * 1024 * 1024
 _COUNTER_INIT = 10_000
 _NUDGE_AFTER = 0.01
 _INTERRUPT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
@@ -202,6 +206,12 @@ class Engine:
         self._context = self._fields[1]
         self._values: dict[bytes, _JSValue] = {}
         self._nudge: Nudge | None = None  # made at the first interrupt check
+        # The bytes QuickJS has allocated (JSRuntime.malloc_state.malloc_size),
+        # read where the limit beside it reads as dukpy's: see heap_was_full.
+        limit = ctypes.c_size_t.from_address(self._runtime + _MALLOC_LIMIT_OFFSET).value
+        self._heap_size = ctypes.c_size_t.from_address(self._runtime + _MALLOC_SIZE_OFFSET) if limit == _HEAP_LIMIT else None
+        self._heap_was_full = False
+        self.export("engine.heapWasFull", self.heap_was_full)
         self._depth = 0  # evals under way (a host function may eval again)
 
     def on_interrupt_check(self, should_stop: Callable[[], bool]) -> None:
@@ -214,7 +224,11 @@ class Engine:
         counter = ctypes.c_int.from_address(self._context + _COUNTER_OFFSET)
         last_arm = [0.0]
 
+        heap_size, heap_limit = self._heap_size, _HEAP_LIMIT * 3 // 4
+
         def check(_runtime: Any, _opaque: Any) -> int:
+            if heap_size is not None and heap_size.value > heap_limit:
+                self._heap_was_full = True
             nudge = self._nudge
             if nudge is None:
                 # QuickJS set the counter to its start value just before this
@@ -231,6 +245,15 @@ class Engine:
         handler = _INTERRUPT(check)
         self._interrupt = handler  # QuickJS keeps only the pointer: keep it alive
         _quickjs.JS_SetInterruptHandler(self._runtime, handler, None)
+
+    def heap_was_full(self) -> bool:
+        """Whether the heap came near its limit during the current eval.
+
+        Out of memory, QuickJS throws an InternalError, or null where even
+        that could not be allocated; this tells the second from a script's
+        own ``throw null``.
+        """
+        return self._heap_was_full
 
     def jobs_pending(self) -> bool:
         """Whether promise jobs wait to run (asked from inside a long eval)."""
@@ -349,6 +372,8 @@ class Engine:
     def _call(self, thunk: Callable[[], Any]) -> Any:
         # While JavaScript may run, the nudge stands by (see on_interrupt_check).
         nudge = self._nudge
+        if not self._depth:
+            self._heap_was_full = False
         self._depth += 1
         if nudge is not None:
             nudge.arm(_NUDGE_AFTER)
