@@ -227,11 +227,22 @@ class TestRun:
 
     def _start_failed(self, exc: ScriptError | OSError) -> int:
         """A VU could not start: its init code threw, or the machine refused it."""
+        if self.test.stop.is_set():  # a signal interrupted the init code: no script error
+            return self._stopped_during_init()
         if isinstance(exc, ScriptError):
             self.log("error", stack_for_log(exc.text), hint="script exception")
             return SCRIPT_EXCEPTION
         self.log("error", f"cannot start a VU: {exc.strerror or exc}")
         return GENERIC_ERROR
+
+    def _stopped_during_init(self) -> int:
+        """A signal came while VUs were being made: the summary, if the
+        options are known, and k6's exit code (run() says why)."""
+        if self.options is not None and ("handleSummary" not in self._exported or self.lifecycle is not None):
+            self.test.metrics.ended = time.time()
+            with deep_enough():
+                self._summary()
+        return EXTERNAL_ABORT
 
     # -- configuration ------------------------------------------------------------------
     def _configure(self, first: VUWorker) -> None:
@@ -278,9 +289,13 @@ class TestRun:
         return self.lifecycle
 
     def _call_lifecycle(self, name: str, arg_json: str | None, timeout: float) -> tuple[str | None, str | None, bool]:
-        """Run setup/teardown/handleSummary: (error, value JSON, timed out)."""
+        """Run setup/teardown/handleSummary: (error, value JSON, timed out).
+
+        A signal stops setup() at once, as in k6; teardown() and
+        handleSummary run after one (interrupted only by its deadline).
+        """
         worker = self._lifecycle_vu()
-        done = threading.Event()
+        done = self.test.stop if name == "setup" else threading.Event()
         deadline = time.monotonic() + timeout
 
         def job(vu: Any) -> tuple[str | None, str | None, bool]:
@@ -318,6 +333,8 @@ class TestRun:
     def _run_lifecycle(self, name: str, arg_json: str | None, timeout: float, timeout_code: int) -> tuple[int, str | None]:
         """setup() or teardown() with k6's messages and exit codes: (code, value JSON)."""
         error, value, timed_out = self._call_lifecycle(name, arg_json, timeout)
+        if timed_out and self.test.stop.is_set() and name == "setup":  # a signal: run() says so
+            return EXTERNAL_ABORT, None
         if timed_out:
             option = f"{name}Timeout"
             self.log("error", f"{name}() execution timed out after {timeout:g} seconds",

@@ -41,6 +41,9 @@ class VUWorker:
         self._greenlet = greenlet.getcurrent()
         try:
             try:
+                if self.id > 0 and self.test.stop.is_set():
+                    # The test is stopping (a signal): its init code would be interrupted at once.
+                    raise ScriptError("InternalError: interrupted")
                 vu = VU(self.test, self.id, self._hub)
                 self.options = vu.init()
                 self.vu = vu

@@ -427,3 +427,37 @@ def test_console_messages_are_quoted_and_escaped_as_k6_does(text, procs, tmp_pat
         assert lines["k6host"] == lines["k6"]
     else:
         assert lines["k6host"][0].startswith('level=info msg="')
+
+
+# -- 8: a signal during setup() or during init ----------------------------------------------------
+SETUP_SLEEPS = """
+import { sleep } from "k6"
+export const options = { iterations: 1 }
+export function setup() { console.log("SETUP START"); sleep(30); console.log("SETUP END") }
+export default function () { console.log("ITERATION") }
+export function teardown() { console.log("TEARDOWN") }
+"""
+SLOW_INIT = """
+export const options = { vus: 400, iterations: 400 }
+const end = Date.now() + 50; while (Date.now() < end) {}
+if (__VU === 5) console.log("INIT 5")
+export default function () { }
+export function teardown() { console.log("TEARDOWN") }
+"""
+
+
+@pytest.mark.parametrize("case", ["setup", "init"])
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_a_signal_during_setup_or_init_stops_at_once_with_105(program, case, procs, tmp_path):
+    script, mark = (SETUP_SLEEPS, "SETUP START") if case == "setup" else (SLOW_INIT, "INIT 5")
+    (tmp_path / "s.js").write_text(script)
+    run = procs(["run", "s.js"], tmp_path, program=program)
+    run.wait_for(mark, 30)
+    sent = time.monotonic()
+    run.signal(signal.SIGINT)
+    assert run.ends_within(20) == 105, run.stderr
+    assert time.monotonic() - sent < 5
+    assert "SETUP END" not in run.stderr and "TEARDOWN" not in run.stderr and "ITERATION" not in run.stderr
+    assert "script exception" not in run.stderr
+    assert "test run was aborted because k6 received a 'interrupt' signal" in run.stderr
+    assert "TOTAL RESULTS" in run.stdout
