@@ -18,7 +18,9 @@ from pathlib import Path
 from .engine import Engine, ScriptError
 
 BUILTIN_PREFIX = "k6"
-_MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
+# import/export as a keyword anywhere (minified and bundled code puts them
+# mid-line), not as a property (x.import) or part of a name.
+_MODULE_SYNTAX = re.compile(r"(?<![\w$.])(import|export)\b(?!\s*[:(])")
 _EXPORT = re.compile(r"^exports\.([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
 
 
@@ -161,8 +163,8 @@ class ModuleMap:
     def _compiles_as_function(self, source: str) -> bool:
         # import/export make a module body a SyntaxError inside a function,
         # the rule Node uses for ambiguous .js files. A file that fails for
-        # another reason and has no import/export line stays CommonJS, so its
-        # real syntax error is reported against it.
+        # another reason and has no import/export keyword stays CommonJS, so
+        # its real syntax error is reported against it.
         assert self._engine is not None
         if self._engine.eval("__k6host.compiles(dukpy.s)", s=source):
             return True

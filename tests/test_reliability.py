@@ -461,3 +461,27 @@ def test_a_signal_during_setup_or_init_stops_at_once_with_105(program, case, pro
     assert "script exception" not in run.stderr
     assert "test run was aborted because k6 received a 'interrupt' signal" in run.stderr
     assert "TOTAL RESULTS" in run.stdout
+
+
+# -- 9: ES modules whose import/export are not at the start of a line --------------------------
+MINIFIED = {
+    "export mid-line": 'const g = () => "OK"; export default function () { console.log(g()) }\n',
+    "one line": 'import{check as c}from"k6";export const options={iterations:1};export default function(){c(1,{ok:()=>true});console.log("OK")}\n',
+    "bundled": '/* bundle */ (function(){})(); var x = 1; export { x }; export default function () { console.log("OK") }\n',
+}
+
+
+@pytest.mark.parametrize("case", MINIFIED)
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_module_detection_does_not_depend_on_line_layout(program, case, procs, tmp_path):
+    (tmp_path / "min.js").write_text(MINIFIED[case])
+    run = procs(["run", "-q", "--no-summary", "min.js"], tmp_path, program=program)
+    assert run.ends_within(30) == 0, run.stderr
+    assert "msg=OK" in run.stderr
+
+
+def test_a_commonjs_file_with_a_syntax_error_is_still_reported_against_itself(procs, tmp_path):
+    (tmp_path / "bad.js").write_text('var importer = { export: 1 };\nmodule.exports.default = function () {\n  let x = (\n}\n')
+    run = procs(["run", "-q", "--no-summary", "bad.js"], tmp_path)
+    assert run.ends_within(30) == 107
+    assert "SyntaxError" in run.stderr and "bad.js:4" in run.stderr, run.stderr
