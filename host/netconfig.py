@@ -4,6 +4,7 @@ certificates (``tlsAuth``) and name overrides (``hosts``)."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import socket
 import ssl
@@ -47,6 +48,10 @@ class NetConfig:
         hosts = options.get("hosts") or {}
         if not isinstance(hosts, dict) or not all(isinstance(v, str) for v in hosts.values()):
             raise OptionError("option hosts must be an object of host name to address")
+        for name, target in hosts.items():
+            _, colon, port = target.rpartition(":") if target.count(":") == 1 else ("", "", "")
+            if colon and not (port.isdigit() and 0 < int(port) < 65536):
+                raise OptionError(f"option hosts: invalid address {target!r} for {name!r}: the port must be between 1 and 65535")
         self.hosts = {k.lower(): v for k, v in hosts.items()}
         self.blocked_hostnames = [p.lower() for p in _string_list(options.get("blockHostnames") or [], "blockHostnames")]
         try:
@@ -67,10 +72,12 @@ class NetConfig:
         for pattern in self.blocked_hostnames:
             if name == pattern or (pattern.startswith("*") and name.endswith(pattern[1:])):
                 raise BlockedError(f"hostname ({host}) is in a blocked pattern ({pattern})")
-        target = self.hosts.get(name, host)
-        if ":" in target and not target.startswith("[") and target.count(":") == 1:
-            target, _, port_text = target.partition(":")
-            port = int(port_text)
+        target = self.hosts.get(name)
+        if target is None:
+            target = host
+        elif ":" in target and not target.startswith("[") and target.count(":") == 1:
+            target, _, port_text = target.partition(":")  # a hosts entry may name a port
+            port = int(port_text)  # checked in __init__
         infos = socket.getaddrinfo(target.strip("[]"), port, type=socket.SOCK_STREAM)
         seen: list[tuple[str, int]] = []
         refused = None
@@ -121,6 +128,23 @@ class NetConfig:
                 except (ssl.SSLError, OSError) as exc:
                     raise OptionError(f"option tlsAuth[{auth_index}]: cannot load the certificate: {exc}") from None
         return context
+
+
+def host_problem(host: str) -> str | None:
+    """What is wrong with ``host`` as a connect() host (a name or an IP
+    address, no port), or None."""
+    shown = json.dumps(host, ensure_ascii=False)
+    if not host or len(host) > 253:
+        return f"invalid host {shown}"
+    if host.count(":") == 1 or (host.startswith("[") and "]:" in host):
+        return f"invalid host {shown}: a host must not contain a port (the port is connect()'s first argument)"
+    if not host.isascii():
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:
+            reason = str(exc.__cause__ or exc).split(": ")[-1]
+            return f"invalid host {shown}: not a valid host name ({reason})"
+    return None
 
 
 def _matches(host: str, domains: list[str]) -> bool:

@@ -29,7 +29,7 @@ from pyee import EventEmitter
 
 from .loop import EventLoop, Timer
 from .metrics import Metrics
-from .netconfig import BlockedError
+from .netconfig import BlockedError, host_problem
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 RECV_SIZE = 256 * 1024
@@ -104,8 +104,9 @@ class Connection(EventEmitter):
         self._host, self._tls, self._timeout = host, tls, timeout_ms / 1000.0
         if not 0 < port < 65536:
             return self._fail(f"invalid port {port}: must be between 1 and 65535")
-        if not host or len(host) > 253:
-            return self._fail(f"invalid host {host!r}")
+        problem = host_problem(host)
+        if problem is not None:
+            return self._fail(problem)
         started = time.perf_counter()
         # A lookup of a name may take long: other VUs run meanwhile. (An
         # address needs none, and a helper thread would cost two switches.)

@@ -485,3 +485,52 @@ def test_a_commonjs_file_with_a_syntax_error_is_still_reported_against_itself(pr
     run = procs(["run", "-q", "--no-summary", "bad.js"], tmp_path)
     assert run.ends_within(30) == 107
     assert "SyntaxError" in run.stderr and "bad.js:4" in run.stderr, run.stderr
+
+
+# -- 10 and 15: hosts and ports that connect() must refuse, in the script's terms ---------------
+BAD_TARGETS = """
+import { Socket } from "k6/x/tcp"
+export default async function () {
+  const port = Number(__ENV.TCP_ECHO_PORT)
+  const out = []
+  for (const [p, host] of JSON.parse(__ENV.TARGETS)) {
+    const s = new Socket()
+    s.on("error", () => {})
+    try { await s.connect(p === "ECHO" ? port : p === "WRAP" ? port + 65536 : p, host); out.push("connected " + s.remote_port) }
+    catch (e) { out.push(String(e)) }
+    s.destroy()
+  }
+  report(out)
+}
+"""
+
+
+@pytest.mark.parametrize("port, host, expected", [
+    ("ECHO", "127.0.0.1:1", 'invalid host "127.0.0.1:1": a host must not contain a port'),
+    ("ECHO", "127.0.0.1:ECHO", "a host must not contain a port"),
+    ("ECHO", "[::1]:80", 'invalid host "[::1]:80": a host must not contain a port'),
+    ("WRAP", "127.0.0.1", "invalid port "),
+    (0, "127.0.0.1", "invalid port 0: must be between 1 and 65535"),
+    (70000, "127.0.0.1", "invalid port 70000: must be between 1 and 65535"),
+    ("ECHO", "127.0.0.1:abc", 'invalid host "127.0.0.1:abc": a host must not contain a port'),
+    ("ECHO", "ex\\ud800ample.com", "not a valid host name"),
+    ("ECHO", "a\\u00e4" + "x" * 70 + ".com", "not a valid host name (label empty or too long)"),
+])
+def test_connect_refuses_a_host_with_a_port_and_ports_out_of_range(run_js, echo, port, host, expected):
+    host = host.replace("ECHO", str(echo.port)).encode().decode("unicode_escape")
+    import json
+
+    result = run_js(BAD_TARGETS, env={"TARGETS": json.dumps([[port, host], ["ECHO", "127.0.0.1"]])})
+    assert result.exit_code == 0, result.output
+    refused, control = result.report()
+    assert refused.startswith("TCPError: TCP error during connect: ") and expected in refused, refused
+    for python in ("invalid literal", "idna", "codec", "Error("):
+        assert python not in refused
+    assert control == f"connected {echo.port}"
+
+
+def test_a_hosts_option_with_a_bad_port_is_refused_with_exit_104(procs, tmp_path):
+    (tmp_path / "h.js").write_text('export const options = { hosts: { "a.test": "127.0.0.1:abc" } }\nexport default function () {}\n')
+    run = procs(["run", "-q", "h.js"], tmp_path)
+    assert run.ends_within(30) == 104
+    assert "option hosts" in run.stderr and "127.0.0.1:abc" in run.stderr
