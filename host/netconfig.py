@@ -60,6 +60,9 @@ class NetConfig:
             ]
         except ValueError as exc:
             raise OptionError(f"option blacklistIPs: {exc}") from None
+        self._versions = _tls_versions(options.get("tlsVersion"))
+        self._ciphers = _cipher_string(options.get("tlsCipherSuites"))
+        _restrict(ssl.create_default_context(), self._versions, self._ciphers)  # refused now, not at a connect
         self._contexts: dict[int, ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
@@ -111,6 +114,7 @@ class NetConfig:
     def _build(self, auth_index: int) -> ssl.SSLContext:
         context = ssl.create_default_context()
         context.set_alpn_protocols(["http/1.1"])
+        _restrict(context, self._versions, self._ciphers)
         if self.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -128,6 +132,96 @@ class NetConfig:
                 except (ssl.SSLError, OSError) as exc:
                     raise OptionError(f"option tlsAuth[{auth_index}]: cannot load the certificate: {exc}") from None
         return context
+
+
+# k6's tlsVersion values (string form: one version; object form: min and max).
+_TLS_VERSIONS = {
+    "tls1.0": ssl.TLSVersion.TLSv1, "tls1.1": ssl.TLSVersion.TLSv1_1,
+    "tls1.2": ssl.TLSVersion.TLSv1_2, "tls1.3": ssl.TLSVersion.TLSv1_3,
+}
+# k6's tlsCipherSuites names (Go's) and OpenSSL's for them. Go does not let a
+# program choose among the TLS 1.3 suites (they are always on), nor does
+# Python's ssl: those names are accepted and change nothing, as in k6.
+_CIPHER_SUITES = {
+    "TLS_RSA_WITH_RC4_128_SHA": "RC4-SHA",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA": "DES-CBC3-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256": "AES128-SHA256",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA": "ECDHE-ECDSA-RC4-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA": "ECDHE-RSA-RC4-SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA": "ECDHE-RSA-DES-CBC3-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256": "ECDHE-ECDSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "ECDHE-RSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_AES_128_GCM_SHA256": "",
+    "TLS_AES_256_GCM_SHA384": "",
+    "TLS_CHACHA20_POLY1305_SHA256": "",
+}
+
+
+def _tls_versions(value: Any) -> tuple[ssl.TLSVersion | None, ssl.TLSVersion | None]:
+    """(min, max) from tlsVersion, refused in k6's words."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        if value not in _TLS_VERSIONS:
+            raise OptionError(f"option tlsVersion: unknown TLS version {value!r}; use one of {', '.join(_TLS_VERSIONS)}")
+        return _TLS_VERSIONS[value], _TLS_VERSIONS[value]
+    if not isinstance(value, dict) or not set(value) <= {"min", "max"}:
+        raise OptionError("option tlsVersion must be a version string or an object of min and max")
+    versions = []
+    for key in ("min", "max"):
+        version = value.get(key)
+        if version in (None, ""):
+            versions.append(None)
+        elif not isinstance(version, str) or version not in _TLS_VERSIONS:
+            raise OptionError(f"unknown TLS version {version!r} (option tlsVersion.{key}); use one of {', '.join(_TLS_VERSIONS)}")
+        else:
+            versions.append(_TLS_VERSIONS[version])
+    return versions[0], versions[1]
+
+
+def _cipher_string(value: Any) -> str | None:
+    """OpenSSL's cipher string for tlsCipherSuites (None: the defaults)."""
+    if value is None:
+        return None
+    names = _string_list(value, "tlsCipherSuites")
+    for name in names:
+        if name not in _CIPHER_SUITES:
+            raise OptionError(f"unknown cipher suite {name!r} (option tlsCipherSuites)")
+    chosen = [_CIPHER_SUITES[name] for name in names if _CIPHER_SUITES[name]]
+    if not chosen:  # none, or TLS 1.3 suites only: TLS 1.2 and below keep their defaults
+        return None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(":".join(chosen))
+    except ssl.SSLError:
+        raise OptionError(f"option tlsCipherSuites: none of {', '.join(names)} is available in this Python's OpenSSL") from None
+    return ":".join(chosen)
+
+
+def _restrict(context: ssl.SSLContext, versions: tuple[Any, Any], ciphers: str | None) -> None:
+    low, high = versions
+    try:
+        if low is not None:
+            context.minimum_version = low
+        if high is not None:
+            context.maximum_version = high
+    except (ValueError, ssl.SSLError) as exc:  # this OpenSSL refuses the version
+        raise OptionError(f"option tlsVersion: {exc}") from None
+    if ciphers is not None:
+        context.set_ciphers(ciphers)
 
 
 def host_problem(host: str) -> str | None:

@@ -534,3 +534,87 @@ def test_a_hosts_option_with_a_bad_port_is_refused_with_exit_104(procs, tmp_path
     run = procs(["run", "-q", "h.js"], tmp_path)
     assert run.ends_within(30) == 104
     assert "option hosts" in run.stderr and "127.0.0.1:abc" in run.stderr
+
+
+# -- 11: tlsVersion and tlsCipherSuites -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def test_ca():
+    from k6host.certs import TestCA
+
+    return TestCA()
+
+
+@pytest.fixture
+def tls_server(test_ca, tmp_path, monkeypatch):
+    """A TLS echo server limited by ``(max_version, ciphers)``, trusted through SSL_CERT_FILE."""
+    import contextlib
+    import ssl
+
+    from k6host.echo import EchoServer
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.write_ca_pem(tmp_path)))
+    with contextlib.ExitStack() as stack:
+
+        def start(max_version=None, ciphers=None):
+            context = test_ca.server_context()
+            if max_version is not None:
+                context.maximum_version = max_version
+            if ciphers is not None:
+                context.set_ciphers(ciphers)
+            return stack.enter_context(EchoServer(ssl_context=context))
+
+        start.ssl = ssl
+        yield start
+
+
+TLS_CONNECT = """
+import { Socket } from "k6/x/tcp"
+export const options = %s
+export default async function () {
+  const s = new Socket()
+  s.on("error", () => {})
+  const got = new Promise((resolve) => s.on("data", (d) => resolve(String.fromCharCode.apply(null, d))))
+  try { await s.connect({ port: __ENV.PORT, host: "localhost", tls: true }) } catch (e) { report("refused: " + e.message); return }
+  await s.write("over tls")
+  report(await got)
+  s.destroy()
+}
+"""
+
+
+@pytest.mark.parametrize("options, expected", [
+    ("{}", "over tls"),
+    ('{ tlsVersion: "tls1.2" }', "over tls"),
+    ('{ tlsVersion: "tls1.3" }', "refused: "),
+    ('{ tlsVersion: { min: "tls1.3", max: "tls1.3" } }', "refused: "),
+    ('{ tlsVersion: { min: "tls1.2" } }', "over tls"),
+    ('{ tlsVersion: { max: "tls1.2" } }', "over tls"),
+])
+def test_tls_version_is_honoured_against_a_tls12_only_server(run_js, tls_server, options, expected):
+    server = tls_server(max_version=tls_server.ssl.TLSVersion.TLSv1_2)
+    result = run_js(TLS_CONNECT % options, env={"PORT": str(server.port)})
+    assert result.exit_code == 0, result.output
+    assert result.report().startswith(expected), result.report()
+
+
+@pytest.mark.parametrize("suites, expected", [
+    ('["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"]', "over tls"),
+    ('["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]', "refused: "),
+])
+def test_tls_cipher_suites_are_honoured(run_js, tls_server, suites, expected):
+    server = tls_server(max_version=tls_server.ssl.TLSVersion.TLSv1_2,
+                        ciphers="ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384")
+    result = run_js(TLS_CONNECT % f"{{ tlsCipherSuites: {suites} }}", env={"PORT": str(server.port)})
+    assert result.report().startswith(expected), result.report()
+
+
+@pytest.mark.parametrize("options", [
+    '{ tlsVersion: "tls9" }', '{ tlsVersion: "ssl3.0" }', '{ tlsVersion: { min: "bogus" } }', "{ tlsVersion: 5 }",
+    '{ tlsVersion: { min: "ssl3.0" } }', '{ tlsCipherSuites: ["NOPE"] }', '{ tlsCipherSuites: "X" }',
+])
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_invalid_tls_options_exit_104(program, options, procs, tmp_path):
+    (tmp_path / "t.js").write_text(f"export const options = {options}\nexport default function () {{}}\n")
+    run = procs(["run", "-q", "t.js"], tmp_path, program=program)
+    assert run.ends_within(30) == 104, run.stderr
+    assert "Traceback" not in run.stderr
