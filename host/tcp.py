@@ -69,6 +69,27 @@ def os_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _alert_behind(sock: socket.socket, exc: BaseException) -> BaseException:
+    """The TLS alert that explains a failed write, if one waits unread.
+
+    A TLS 1.3 server that refuses the client's certificate does so after the
+    handshake: it sends an alert (certificate_required) and closes. A write
+    right after connect then fails with EOF while the alert sits in the
+    receive buffer; the alert is the reason to report.
+    """
+    if not isinstance(sock, ssl.SSLSocket):
+        return exc
+    try:
+        sock.recv(1)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+        return exc
+    except ssl.SSLError as alert:
+        return alert
+    except OSError:
+        return exc
+    return exc
+
+
 class Connection(EventEmitter):
     def __init__(
         self,
@@ -255,7 +276,7 @@ class Connection(EventEmitter):
             except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError, InterruptedError):
                 break
             except (OSError, ssl.SSLError) as exc:
-                return self._broken("write", exc)
+                return self._broken("write", _alert_behind(sock, exc))
             entry[2] += n
             self._metric("data_sent", n, entry[3])
             if entry[2] < len(view):

@@ -618,3 +618,32 @@ def test_invalid_tls_options_exit_104(program, options, procs, tmp_path):
     run = procs(["run", "-q", "t.js"], tmp_path, program=program)
     assert run.ends_within(30) == 104, run.stderr
     assert "Traceback" not in run.stderr
+
+
+# -- 12: the server's certificate_required alert is the error ------------------------------------
+def test_a_write_right_after_connect_reports_the_servers_certificate_alert(run_js, test_ca, tmp_path, monkeypatch):
+    from k6host.echo import EchoServer
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.write_ca_pem(tmp_path)))
+    script = """
+    import { Socket } from "k6/x/tcp"
+    export default async function () {
+      const reasons = []
+      for (let i = 0; i < 15; i++) {
+        const s = new Socket()
+        const errors = []
+        s.on("error", (e) => errors.push(e.message))
+        const closed = new Promise((r) => s.on("close", r))
+        await s.connect({ port: __ENV.PORT, host: "localhost", tls: true })
+        await s.write("secret").catch(() => {})
+        await closed
+        reasons.push(errors.join(" | "))
+      }
+      report(reasons)
+    }
+    """
+    with EchoServer(ssl_context=test_ca.server_context(require_client_cert=True)) as server:
+        result = run_js(script, env={"PORT": str(server.port)})
+    reasons = result.report()
+    assert len(reasons) == 15
+    assert all("certificate_required" in reason for reason in reasons), reasons
