@@ -20,6 +20,7 @@ from .console import Log, stack_for_log
 from .engine import ScriptError
 from .executors import EXECUTORS, Executor, VUPool
 from .metrics import Metrics, MetricError
+from .modules import file_url
 from .netconfig import NetConfig, OptionError
 from .options import Options, OptionsError, load_options
 from .outputs import OutputError, open_outputs
@@ -176,6 +177,11 @@ class TestRun:
         except (ScriptError, OSError) as exc:
             return self._start_failed(exc)
         self.workers = [first]
+        self._exported = set(first.call(lambda vu: vu.exported_functions()))
+        if not self._exported:  # k6's words and exit code
+            self.log("error", f"could not initialize '{self.config.script}': could not load JS test "
+                              f"'{file_url(self.config.script)}': no exported functions in script")
+            return GENERIC_ERROR
         try:
             self._configure(first)
         except (OptionsError, ThresholdError) as exc:
@@ -246,7 +252,6 @@ class TestRun:
 
     # -- configuration ------------------------------------------------------------------
     def _configure(self, first: VUWorker) -> None:
-        self._exported = set(first.call(lambda vu: vu.exported_functions()))
         options = load_options(
             first.options,
             config_file=self.config.config_file,

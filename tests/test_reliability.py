@@ -156,10 +156,12 @@ export default function () {
 # -- 1: a script that is not UTF-8 ----------------------------------------------------------
 def _first_error(stderr: str) -> str:
     """The first line of the first error's msg= in k6's log format."""
+    import re
+
     for line in stderr.splitlines():
-        if "level=error" in line:
-            msg = line.split('msg="', 1)[1]
-            return msg.split("\\n", 1)[0].split('" ', 1)[0]
+        match = re.search(r'level=error msg="((?:[^"\\]|\\.)*)"', line)
+        if match:
+            return match.group(1).split("\\n", 1)[0]
     raise AssertionError(f"no error logged:\n{stderr}")
 
 
@@ -647,3 +649,15 @@ def test_a_write_right_after_connect_reports_the_servers_certificate_alert(run_j
     reasons = result.report()
     assert len(reasons) == 15
     assert all("certificate_required" in reason for reason in reasons), reasons
+
+
+# -- 14: a script with no exported function -------------------------------------------------------
+@pytest.mark.parametrize("source", ["export default 42\n", "", "export const options = { vus: 1 }\n", "module.exports = {}\n"])
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_a_script_without_exported_functions_exits_255_with_k6s_message(program, source, procs, tmp_path):
+    (tmp_path / "none.js").write_text(source)
+    run = procs(["run", "-q", "none.js"], tmp_path, program=program)
+    assert run.ends_within(30) == 255
+    assert _first_error(run.stderr) == (
+        f"could not initialize 'none.js': could not load JS test '{(tmp_path / 'none.js').as_uri()}': no exported functions in script"
+    )
