@@ -9,7 +9,6 @@ its own.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from .loop import EventLoop
 from .metrics import Metrics, MetricError
 from .modules import ModuleMap, jsmodules_dir
 from .netconfig import NetConfig
+from .openfile import read_for_open
 from .shared import SharedArrays
 from .tcpbinding import TcpBinding
 
@@ -465,18 +465,7 @@ class VU:
         }
 
     def _open(self, base: str, path: str, mode: str | None) -> str | None:
-        if not (self._in_init or self._interactive):
-            raise ValueError("open() can be called only in the init context (outside the default function)")
-        if not isinstance(path, str) or not path:
-            raise ValueError("open() needs a file path")
-        full = os.path.join(self.modules.directory_of(base), os.path.expanduser(path))
-        if mode not in (None, "b", "r", ""):
-            raise ValueError(f"open(): unknown mode {mode!r}; use \"b\" for binary")
-        try:
-            with open(full, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise ValueError(f"open({path!r}): {exc.strerror or exc}: {full}") from None
+        data = read_for_open(self.modules.directory_of(base), path, mode, self._in_init or self._interactive)
         if mode == "b":
             self.engine.put_bytes([data], b"returned")
             return None

@@ -661,3 +661,39 @@ def test_a_script_without_exported_functions_exits_255_with_k6s_message(program,
     assert _first_error(run.stderr) == (
         f"could not initialize 'none.js': could not load JS test '{(tmp_path / 'none.js').as_uri()}': no exported functions in script"
     )
+
+
+# -- 15: messages in the script's terms -----------------------------------------------------------
+@pytest.mark.parametrize("expr, expected", [
+    ('open("./dir")', 'GoError: open() can\'t be used with directories, path: "{dir}"'),
+    ('open("")', "GoError: open() can't be used with an empty filename"),
+    ("open()", "GoError: open() can't be used with an empty filename"),
+    ('open("./nope.txt")', "GoError: stat {nope}: no such file or directory"),
+])
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_open_refusals_read_as_k6s(program, expr, expected, procs, tmp_path):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "o.js").write_text(f"const x = {expr}\nexport default function () {{}}\n")
+    run = procs(["run", "-q", "o.js"], tmp_path, program=program)
+    assert run.ends_within(30) == 107
+    assert _first_error(run.stderr) == expected.format(dir=tmp_path / "dir", nope=tmp_path / "nope.txt").replace('"', '\\"')
+
+
+@pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
+def test_open_outside_init_reads_as_k6s(program, procs, tmp_path):
+    (tmp_path / "o.js").write_text('export const options = { iterations: 1 }\nexport default function () { open("o.js") }\n')
+    run = procs(["run", "-q", "o.js"], tmp_path, program=program)
+    assert run.ends_within(30) == 0
+    assert _first_error(run.stderr).startswith('GoError: the \\"open\\" function is only available in the init stage')
+
+
+def test_a_commonjs_syntax_error_reads_as_a_syntax_error_with_its_place(procs, tmp_path):
+    (tmp_path / "lib.js").write_text("exports.x = 1\nexports.y = (\n")
+    (tmp_path / "main.js").write_text('const lib = require("./lib.js")\nmodule.exports.default = function () {}\n')
+    run = procs(["run", "-q", "main.js"], tmp_path)
+    assert run.ends_within(30) == 107
+    message = _first_error(run.stderr)
+    assert message.startswith("SyntaxError: "), message
+    assert "lib.js:" in run.stderr
+    for python in ("Python", "ScriptError", "mod.compile"):
+        assert python not in run.stderr

@@ -1,0 +1,34 @@
+"""What ``open()`` reads, refused in k6's words (a GoError in the script)."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from .engine import HostError
+
+INIT_ONLY = (
+    'the "open" function is only available in the init stage (i.e. the global scope), '
+    "see https://grafana.com/docs/k6/latest/using-k6/test-lifecycle/ for more information"
+)
+
+
+def read_for_open(directory: str, path: object, mode: object, in_init: bool) -> bytes:
+    """The bytes of ``path`` (relative to ``directory``), for ``open(path, mode)``."""
+    if not in_init:
+        raise HostError(INIT_ONLY)
+    if path is None or path == "":
+        raise HostError("open() can't be used with an empty filename")
+    if not isinstance(path, str):
+        raise HostError(f"open() needs a file path (a string), got {type(path).__name__}")
+    if mode not in (None, "b", "r", ""):
+        raise HostError(f'open(): unknown mode {mode!r}; use "b" for binary')
+    full = os.path.normpath(os.path.join(directory, os.path.expanduser(path)))
+    if os.path.isdir(full):
+        raise HostError(f'open() can\'t be used with directories, path: "{full}"')
+    try:
+        with open(full, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        verb = "stat" if exc.errno == errno.ENOENT else "open"
+        raise HostError(f"{verb} {full}: {(exc.strerror or str(exc)).lower()}") from None
