@@ -41,6 +41,8 @@ def _escape(match: re.Match) -> str:
     if char.isprintable():
         return char
     code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:  # a lone surrogate: Go's string holds U+FFFD for it
+        return "\ufffd"
     return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
