@@ -78,6 +78,11 @@ class Nudge:
         self._fired_at = float("-inf")
         self._armed = False
         self.available = False
+        # Made once: building them was most of an arm()'s cost.
+        self._spec = _Itimerspec()
+        self._spec_seconds = -1.0
+        self._zero = _Itimerspec()
+        self._old = _Itimerspec()
         if _LIBC is None:
             return
         libc, store_one = _LIBC
@@ -87,18 +92,21 @@ class Nudge:
     def arm(self, seconds: float) -> None:
         """Fire once, ``seconds`` from now (replacing an earlier arming)."""
         if self.available:
-            whole = int(seconds)
-            self._set(_Itimerspec(it_value=_Timespec(whole, int((seconds - whole) * 1e9) or 1)))
+            if seconds != self._spec_seconds:
+                whole = int(seconds)
+                self._spec.it_value = _Timespec(whole, int((seconds - whole) * 1e9) or 1)
+                self._spec_seconds = seconds
+            self._set(self._spec)
             self._armed = True
 
     def disarm(self) -> None:
         if self.available and self._armed:
-            self._set(_Itimerspec())
+            self._set(self._zero)
             self._armed = False
 
     def _set(self, value: _Itimerspec) -> None:
-        old = _Itimerspec()
-        _LIBC[0].timer_settime(self._timer, 0, ctypes.byref(value), ctypes.byref(old))  # type: ignore[index]
+        old = self._old
+        _LIBC[0].timer_settime(self._timer, 0, value, old)  # type: ignore[index]
         if self._armed and old.it_value.tv_sec == 0 and old.it_value.tv_nsec == 0:
             self._fired_at = time.monotonic()  # it fired: a write may still be on its way
 
