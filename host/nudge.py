@@ -77,6 +77,7 @@ class Nudge:
         self._timer = ctypes.c_void_p()
         self._fired_at = float("-inf")
         self._armed = False
+        self._due = 0.0
         self.available = False
         # Made once: building them was most of an arm()'s cost.
         self._spec = _Itimerspec()
@@ -98,6 +99,7 @@ class Nudge:
                 self._spec_seconds = seconds
             self._set(self._spec)
             self._armed = True
+            self._due = time.monotonic() + seconds
 
     def disarm(self) -> None:
         if self.available and self._armed:
@@ -108,7 +110,7 @@ class Nudge:
         old = self._old
         _LIBC[0].timer_settime(self._timer, 0, value, old)  # type: ignore[index]
         if self._armed and old.it_value.tv_sec == 0 and old.it_value.tv_nsec == 0:
-            self._fired_at = time.monotonic()  # it fired: a write may still be on its way
+            self._fired_at = self._due  # it fired then: a write may still be on its way
 
     def close(self) -> None:
         """Delete the timer; returns once no write to ``address`` can still come."""
