@@ -223,7 +223,6 @@ class Engine:
         """
         counter = ctypes.c_int.from_address(self._context + _COUNTER_OFFSET)
         last_arm = [0.0]
-
         heap_size, heap_limit = self._heap_size, _HEAP_LIMIT * 3 // 4
 
         def check(_runtime: Any, _opaque: Any) -> int:

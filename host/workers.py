@@ -49,10 +49,8 @@ class VUWorker:
                 self.vu = vu
                 if self.id > 0:  # VU 0 runs setup/teardown and is not one of the test's VUs
                     self.test.count("vus_initialized")
-            except (ScriptError, OSError) as exc:  # OSError: out of file descriptors, say
-                self.init_error = exc
-            except Exception as exc:  # a bug of ours: reported by whoever waits, never waited on for good
-                self.init_error = exc
+            except Exception as exc:  # ScriptError; OSError (out of file descriptors, say); or a bug of
+                self.init_error = exc  # ours: whoever waits reports it, and never waits for good
             finally:
                 self.ready.set()
             if self.vu is None:

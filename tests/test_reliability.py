@@ -113,9 +113,14 @@ export default function () {
 """
 
 
+@pytest.mark.parametrize("limit", ["duration", "maxDuration"])
 @pytest.mark.parametrize("program", ["k6host", pytest.param("k6", marks=needs_k6)])
-def test_native_calls_in_a_loop_end_with_the_duration(program, procs, tmp_path):
-    (tmp_path / "loop.js").write_text(JSON_LOOP % "2s")
+def test_native_calls_in_a_loop_end_with_the_duration(program, limit, procs, tmp_path):
+    script = JSON_LOOP % "2s"
+    if limit == "maxDuration":
+        script = script.replace('executor: "constant-vus", vus: 1, duration: "2s"',
+                                'executor: "per-vu-iterations", vus: 1, iterations: 1, maxDuration: "2s"')
+    (tmp_path / "loop.js").write_text(script)
     run = procs(["run", "-q", "loop.js"], tmp_path, program=program)
     assert run.ends_within(20) == 0, run.stderr
     # 2 s of duration and 1 s of gracefulStop; k6 takes ~3.3 s.
