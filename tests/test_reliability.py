@@ -545,25 +545,25 @@ def test_a_hosts_option_with_a_bad_port_is_refused_with_exit_104(procs, tmp_path
 
 # -- 11: tlsVersion and tlsCipherSuites -----------------------------------------------------------
 @pytest.fixture(scope="module")
-def test_ca():
+def tls_ca():
     from k6host.certs import TestCA
 
     return TestCA()
 
 
 @pytest.fixture
-def tls_server(test_ca, tmp_path, monkeypatch):
+def tls_server(tls_ca, tmp_path, monkeypatch):
     """A TLS echo server limited by ``(max_version, ciphers)``, trusted through SSL_CERT_FILE."""
     import contextlib
     import ssl
 
     from k6host.echo import EchoServer
 
-    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.write_ca_pem(tmp_path)))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_ca.write_ca_pem(tmp_path)))
     with contextlib.ExitStack() as stack:
 
         def start(max_version=None, ciphers=None):
-            context = test_ca.server_context()
+            context = tls_ca.server_context()
             if max_version is not None:
                 context.maximum_version = max_version
             if ciphers is not None:
@@ -628,10 +628,10 @@ def test_invalid_tls_options_exit_104(program, options, procs, tmp_path):
 
 
 # -- 12: the server's certificate_required alert is the error ------------------------------------
-def test_a_write_right_after_connect_reports_the_servers_certificate_alert(run_js, test_ca, tmp_path, monkeypatch):
+def test_a_write_right_after_connect_reports_the_servers_certificate_alert(run_js, tls_ca, tmp_path, monkeypatch):
     from k6host.echo import EchoServer
 
-    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.write_ca_pem(tmp_path)))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_ca.write_ca_pem(tmp_path)))
     script = """
     import { Socket } from "k6/x/tcp"
     export default async function () {
@@ -649,7 +649,7 @@ def test_a_write_right_after_connect_reports_the_servers_certificate_alert(run_j
       report(reasons)
     }
     """
-    with EchoServer(ssl_context=test_ca.server_context(require_client_cert=True)) as server:
+    with EchoServer(ssl_context=tls_ca.server_context(require_client_cert=True)) as server:
         result = run_js(script, env={"PORT": str(server.port)})
     reasons = result.report()
     assert len(reasons) == 15
