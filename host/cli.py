@@ -15,6 +15,7 @@ from k6host.report.logoutput import open_log
 from k6host.run.exitcodes import ExitCode
 from k6host.run.runner import UsageError, parse_env, run_script
 from k6host.engine.scriptsource import script_source
+from k6host.report import stdio
 
 
 class _Parser(argparse.ArgumentParser):
@@ -136,6 +137,7 @@ def _run(args: argparse.Namespace, explicit: dict[str, bool]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stdio.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         argv, explicit = split_bool_values(move_global_flags(argv, _COMMANDS))

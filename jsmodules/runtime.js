@@ -99,7 +99,10 @@
   Object.defineProperty(g, "Promise", { value: Promise, writable: true, configurable: true })
 
   // ---- errors -------------------------------------------------------------
+  const OUT_OF_MEMORY = "InternalError: out of memory: the VU's JavaScript heap reached its limit (128 MB)"
   host.errorText = function (e) {
+    // QuickJS throws null when memory ran out before the error could be made.
+    if (e === null && rawCall("engine.heapWasFull")) return OUT_OF_MEMORY
     if (e instanceof Error) {
       const head = String(e)
       const stack = typeof e.stack === "string" ? e.stack.replace(/\s+$/, "") : ""
@@ -274,7 +277,9 @@
     try {
       r = fn(arg)
     } catch (e) {
-      settle(host.errorText(e))
+      const text = host.errorText(e)
+      // A null has no stack: say at least which function ran.
+      settle(text === OUT_OF_MEMORY ? text + "\n    at " + (fn.name || "default") : text)
       return false
     }
     if (r === null || typeof r !== "object" || typeof r.then !== "function") {

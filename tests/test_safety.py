@@ -276,7 +276,7 @@ def test_open_outside_the_init_context_is_refused(run_js, tmp_path):
     }
     """)
     assert r.reported() == ["second iteration"], r.output
-    assert len(r.errors) == 1 and "init context" in r.errors[0], r.errors
+    assert len(r.errors) == 1 and "only available in the init stage" in r.errors[0], r.errors
     assert "Traceback" not in r.output
 
 

@@ -9,11 +9,15 @@ host batches its entries (see DESIGN.md).
 from __future__ import annotations
 
 import ctypes
+import re
+import time
 from typing import Any, Callable, Protocol
 
 import dukpy
 from dukpy import _dukpy
 from dukpy.evaljs import JSInterpreter
+
+from k6host.engine.nudge import Nudge
 
 try:  # the error class lives in the C extension
     from _dukpy import JSRuntimeError
@@ -49,6 +53,18 @@ class HostError(Exception):
     js_name = "GoError"
 
 
+def _error_parts(exc: HostError | ScriptError) -> tuple[str, str]:
+    """(name, message) of the JavaScript error that stands for ``exc``."""
+    if isinstance(exc, HostError):
+        return exc.js_name, str(exc)
+    name, sep, message = exc.text.partition(": ")
+    if not sep or not name.isidentifier():
+        return "Error", exc.text
+    return name, message
+
+
+_LOAD_FAILED = re.compile(r"InternalError: Failed to load module '([^']*)'")
+
 # The key of the marker a host function returns instead of raising; runtime.js
 # turns it into a thrown JavaScript error (a Python exception would reach
 # JavaScript as an InternalError that names the Python function).
@@ -68,9 +84,16 @@ class _Loader:
 
     def __init__(self, modules: ModuleSource):
         self._modules = modules
+        self.failures: dict[str, str] = {}  # module id -> why it could not be loaded
 
     def load(self, module_id: str):
-        source = self._modules.esm_source(module_id)
+        try:
+            source = self._modules.esm_source(module_id)
+        except (ScriptError, HostError) as exc:
+            # dukpy says only "Failed to load module 'ID'": keep the reason
+            # for the engine to put in its place (see Engine._call).
+            self.failures[module_id] = "%s: %s" % _error_parts(exc)
+            raise
         if source is None:
             return None, None, None
         return module_id, source, "module"
@@ -111,6 +134,19 @@ _WRAPPER_PREFIX = "(function (exports, require, module, __filename, __dirname, o
 # handler (QuickJS exports JS_SetInterruptHandler; dukpy's capsule holds the
 # runtime pointer first): it runs a little Python, which lets other VUs and
 # threads have their turn, and aborts the code when the VU must stop.
+#
+# QuickJS counts down calls and backward jumps between two calls of the
+# handler (JSContext.interrupt_counter, at byte 504 of the context in
+# QuickJS-NG 0.11 as dukpy 0.6 builds it), 10,000 of them whatever each
+# costs: native calls (JSON.parse) could keep the handler away for minutes.
+# A timer stores 1 there when no check came for _NUDGE_AFTER seconds.
+_COUNTER_OFFSET = 504
+# JSRuntime.malloc_state's malloc_size and malloc_limit; dukpy's limit.
+_MALLOC_SIZE_OFFSET = 48
+_MALLOC_LIMIT_OFFSET = 56
+_HEAP_LIMIT = 128 * 1024 * 1024
+_COUNTER_INIT = 10_000
+_NUDGE_AFTER = 0.01
 _INTERRUPT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 # PyDLL: these calls keep the GIL. A CDLL call would release and retake it,
 # and every such hand-over to another thread costs a scheduler round trip.
@@ -169,12 +205,54 @@ class Engine:
         self._runtime = self._fields[0]
         self._context = self._fields[1]
         self._values: dict[bytes, _JSValue] = {}
+        self._nudge: Nudge | None = None  # made at the first interrupt check
+        # The bytes QuickJS has allocated (JSRuntime.malloc_state.malloc_size),
+        # read where the limit beside it reads as dukpy's: see heap_was_full.
+        limit = ctypes.c_size_t.from_address(self._runtime + _MALLOC_LIMIT_OFFSET).value
+        self._heap_size = ctypes.c_size_t.from_address(self._runtime + _MALLOC_SIZE_OFFSET) if limit == _HEAP_LIMIT else None
+        self._heap_was_full = False
+        self.export("engine.heapWasFull", self.heap_was_full)
+        self._depth = 0  # evals under way (a host function may eval again)
 
     def on_interrupt_check(self, should_stop: Callable[[], bool]) -> None:
-        """Abort running JavaScript (uncatchably) once ``should_stop()`` is true."""
-        handler = _INTERRUPT(lambda _runtime, _opaque: 1 if should_stop() else 0)
+        """Abort running JavaScript (uncatchably) once ``should_stop()`` is true.
+
+        It is asked at least every _NUDGE_AFTER seconds while JavaScript runs,
+        however long its native calls take (host/nudge.py), and no more than one
+        native call later.
+        """
+        counter = ctypes.c_int.from_address(self._context + _COUNTER_OFFSET)
+        last_arm = [0.0]
+        heap_size, heap_limit = self._heap_size, _HEAP_LIMIT * 3 // 4
+
+        def check(_runtime: Any, _opaque: Any) -> int:
+            if heap_size is not None and heap_size.value > heap_limit:
+                self._heap_was_full = True
+            nudge = self._nudge
+            if nudge is None:
+                # QuickJS set the counter to its start value just before this
+                # call: where it reads so, the offset is right.
+                self._nudge = nudge = Nudge(self._context + _COUNTER_OFFSET)
+                if counter.value != _COUNTER_INIT:
+                    nudge.close()
+            now = time.monotonic()
+            if self._depth and now - last_arm[0] > _NUDGE_AFTER / 4:
+                last_arm[0] = now
+                nudge.arm(_NUDGE_AFTER)
+            return 1 if should_stop() else 0
+
+        handler = _INTERRUPT(check)
         self._interrupt = handler  # QuickJS keeps only the pointer: keep it alive
         _quickjs.JS_SetInterruptHandler(self._runtime, handler, None)
+
+    def heap_was_full(self) -> bool:
+        """Whether the heap came near its limit during the current eval.
+
+        Out of memory, QuickJS throws an InternalError, or null where even
+        that could not be allocated; this tells the second from a script's
+        own ``throw null``.
+        """
+        return self._heap_was_full
 
     def jobs_pending(self) -> bool:
         """Whether promise jobs wait to run (asked from inside a long eval)."""
@@ -241,6 +319,9 @@ class Engine:
 
     def close(self) -> None:
         """Let go of the values the engine holds (before the runtime goes)."""
+        nudge, self._nudge = getattr(self, "_nudge", None), None
+        if nudge is not None:
+            nudge.close()
         values, self._values = getattr(self, "_values", {}), {}
         for value in values.values():
             _quickjs.JS_FreeValue(self._context, value)
@@ -259,8 +340,8 @@ class Engine:
         def call(*args: Any) -> Any:
             try:
                 return func(*args)
-            except HostError as exc:
-                return {ERROR_KEY: [exc.js_name, str(exc)]}
+            except (HostError, ScriptError) as exc:  # ScriptError: code it ran (a module) threw
+                return {ERROR_KEY: list(_error_parts(exc))}
 
         self._interp.export_function(name, call)
 
@@ -282,9 +363,24 @@ class Engine:
         """
         self.eval_module(f"{target} = {prefix}{source}\n}})", filename)
 
-    @staticmethod
-    def _call(thunk: Callable[[], Any]) -> Any:
+    def _loader_reason(self, text: str) -> str:
+        match = _LOAD_FAILED.match(text)
+        reason = match and self._interp.loader.failures.get(match.group(1))
+        return reason + text[match.end():] if reason else text
+
+    def _call(self, thunk: Callable[[], Any]) -> Any:
+        # While JavaScript may run, the nudge stands by (see on_interrupt_check).
+        nudge = self._nudge
+        if not self._depth:
+            self._heap_was_full = False
+        self._depth += 1
+        if nudge is not None:
+            nudge.arm(_NUDGE_AFTER)
         try:
             return thunk()
         except JSRuntimeError as exc:
-            raise ScriptError(str(exc)) from None
+            raise ScriptError(self._loader_reason(str(exc))) from None
+        finally:
+            self._depth -= 1
+            if nudge is not None and not self._depth:
+                nudge.disarm()

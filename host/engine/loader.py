@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 from k6host.engine.esmsource import (
     LOCALS_PREFIX, NAMESPACE_SUFFIX, imported_names, locals_import, locals_module, namespace_imports,
 )
-from k6host.engine.interpreter import _WRAPPER_PREFIX, Engine, HostError
+from k6host.engine.interpreter import _WRAPPER_PREFIX, Engine, HostError, ScriptError
 from k6host.engine.missingmodules import throwing_source
 from k6host.engine.positions import note_prefix
 from k6host.engine.remotemodules import fetch_error, is_remote, local_copy
@@ -30,7 +30,9 @@ from k6host.engine.remotemodules import join as remote_join
 if TYPE_CHECKING:
     from k6host.modules.registry import Roots
 
-_MODULE_SYNTAX = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
+# import/export as a keyword anywhere (minified and bundled code puts them
+# mid-line), not as a property (x.import) or part of a name.
+_MODULE_SYNTAX = re.compile(r"(?<![\w$.])(import|export)\b(?!\s*[:(])")
 # A module's JavaScript face gets `native`, its door to its Python instance.
 _HOST_MODULE_PREFIX = "(function (exports, require, module, native) {"
 
@@ -66,11 +68,23 @@ def read_script(path: str) -> str:
 
 @lru_cache(maxsize=256)
 def _read_script(path: str, _mtime_ns: int, _size: int) -> str:
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScriptError(f"GoError: {file_url(path)}: {_where(data, exc.start)} Invalid UTF-8 character") from None
     if text.startswith("#!"):
         text = "//" + text  # keep the line so line numbers stay right
     return text
+
+
+def _where(data: bytes, offset: int) -> str:
+    """``Line L:C`` of byte ``offset``, as k6 reports it (both from 1)."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    return f"Line {line}:{column}"
 
 
 def _esm_shim(name: str, exports: tuple[str, ...], with_default: bool = True) -> str:
@@ -183,8 +197,8 @@ class ModuleMap:
     def _compiles_as_function(self, source: str) -> bool:
         # import/export make a module body a SyntaxError inside a function,
         # the rule Node uses for ambiguous .js files. A file that fails for
-        # another reason and has no import/export line stays CommonJS, so its
-        # real syntax error is reported against it.
+        # another reason and has no import/export keyword stays CommonJS, so
+        # its real syntax error is reported against it.
         assert self._engine is not None
         if self._engine.eval("__k6host.compiles(dukpy.s)", s=source):
             return True

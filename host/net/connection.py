@@ -27,8 +27,8 @@ from typing import Callable
 
 from pyee import EventEmitter
 
+from k6host.net.netconfig import BlockedError, host_problem
 from k6host.vu.loop import EventLoop, Timer
-from k6host.net.netconfig import BlockedError
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 RECV_SIZE = 256 * 1024
@@ -68,6 +68,27 @@ def os_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _alert_behind(sock: socket.socket, exc: BaseException) -> BaseException:
+    """The TLS alert that explains a failed write, if one waits unread.
+
+    A TLS 1.3 server that refuses the client's certificate does so after the
+    handshake: it sends an alert (certificate_required) and closes. A write
+    right after connect then fails with EOF while the alert sits in the
+    receive buffer; the alert is the reason to report.
+    """
+    if not isinstance(sock, ssl.SSLSocket):
+        return exc
+    try:
+        sock.recv(1)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+        return exc
+    except ssl.SSLError as alert:
+        return alert
+    except OSError:
+        return exc
+    return exc
+
+
 class Connection(EventEmitter):
     def __init__(
         self,
@@ -104,8 +125,9 @@ class Connection(EventEmitter):
         self._host, self._tls, self._timeout = host, tls, timeout_ms / 1000.0
         if not 0 < port < 65536:
             return self._fail(f"invalid port {port}: must be between 1 and 65535")
-        if not host or len(host) > 253:
-            return self._fail(f"invalid host {host!r}")
+        problem = host_problem(host)
+        if problem is not None:
+            return self._fail(problem)
         started = time.perf_counter()
         # A lookup of a name may take long: other VUs run meanwhile. (An
         # address needs none, and a helper thread would cost two switches.)
@@ -254,7 +276,7 @@ class Connection(EventEmitter):
             except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError, InterruptedError):
                 break
             except (OSError, ssl.SSLError) as exc:
-                return self._broken("write", exc)
+                return self._broken("write", _alert_behind(sock, exc))
             entry[2] += n
             self._metric("data_sent", n, entry[3])
             if entry[2] < len(view):

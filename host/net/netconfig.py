@@ -4,6 +4,7 @@ certificates (``tlsAuth``) and name overrides (``hosts``)."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import ssl
 import tempfile
@@ -49,6 +50,10 @@ class NetConfig:
         hosts = options.get("hosts") or {}
         if not isinstance(hosts, dict) or not all(isinstance(v, str) for v in hosts.values()):
             raise OptionError("option hosts must be an object of host name to address")
+        for name, target in hosts.items():
+            _, colon, port = target.rpartition(":") if target.count(":") == 1 else ("", "", "")
+            if colon and not (port.isdigit() and 0 < int(port) < 65536):
+                raise OptionError(f"option hosts: invalid address {target!r} for {name!r}: the port must be between 1 and 65535")
         self.hosts = {k.lower(): v for k, v in hosts.items()}
         self.blocked_hostnames = [p.lower() for p in _string_list(options.get("blockHostnames") or [], "blockHostnames")]
         try:
@@ -58,6 +63,9 @@ class NetConfig:
         except ValueError as exc:
             raise OptionError(f"option blacklistIPs: {exc}") from None
         self.dns = Resolver(options.get("dns"))
+        self._versions = _tls_versions(options.get("tlsVersion"))
+        self._ciphers = _cipher_string(options.get("tlsCipherSuites"))
+        _restrict(ssl.create_default_context(), self._versions, self._ciphers)  # refused now, not at a connect
         self._contexts: dict[int, ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
@@ -70,10 +78,12 @@ class NetConfig:
         for pattern in self.blocked_hostnames:
             if name == pattern or (pattern.startswith("*") and name.endswith(pattern[1:])):
                 raise BlockedError(f"hostname ({host}) is in a blocked pattern ({pattern})")
-        target = self.hosts.get(name, host)
-        if ":" in target and not target.startswith("[") and target.count(":") == 1:
-            target, _, port_text = target.partition(":")
-            port = int(port_text)
+        target = self.hosts.get(name)
+        if target is None:
+            target = host
+        elif ":" in target and not target.startswith("[") and target.count(":") == 1:
+            target, _, port_text = target.partition(":")  # a hosts entry may name a port
+            port = int(port_text)  # checked in __init__
         seen: list[tuple[str, int]] = []
         refused = None
         for address in self.dns.lookup(target.strip("[]"), port):
@@ -105,6 +115,7 @@ class NetConfig:
     def _build(self, auth_index: int) -> ssl.SSLContext:
         context = ssl.create_default_context()
         context.set_alpn_protocols(["http/1.1"])
+        _restrict(context, self._versions, self._ciphers)
         if self.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -122,6 +133,113 @@ class NetConfig:
                 except (ssl.SSLError, OSError) as exc:
                     raise OptionError(f"option tlsAuth[{auth_index}]: cannot load the certificate: {exc}") from None
         return context
+
+
+# k6's tlsVersion values (string form: one version; object form: min and max).
+_TLS_VERSIONS = {
+    "tls1.0": ssl.TLSVersion.TLSv1, "tls1.1": ssl.TLSVersion.TLSv1_1,
+    "tls1.2": ssl.TLSVersion.TLSv1_2, "tls1.3": ssl.TLSVersion.TLSv1_3,
+}
+# k6's tlsCipherSuites names (Go's) and OpenSSL's for them. Go does not let a
+# program choose among the TLS 1.3 suites (they are always on), nor does
+# Python's ssl: those names are accepted and change nothing, as in k6.
+_CIPHER_SUITES = {
+    "TLS_RSA_WITH_RC4_128_SHA": "RC4-SHA",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA": "DES-CBC3-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256": "AES128-SHA256",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA": "ECDHE-ECDSA-RC4-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA": "ECDHE-RSA-RC4-SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA": "ECDHE-RSA-DES-CBC3-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256": "ECDHE-ECDSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "ECDHE-RSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_AES_128_GCM_SHA256": "",
+    "TLS_AES_256_GCM_SHA384": "",
+    "TLS_CHACHA20_POLY1305_SHA256": "",
+}
+
+
+def _tls_versions(value: Any) -> tuple[ssl.TLSVersion | None, ssl.TLSVersion | None]:
+    """(min, max) from tlsVersion, refused in k6's words."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        if value not in _TLS_VERSIONS:
+            raise OptionError(f"option tlsVersion: unknown TLS version {value!r}; use one of {', '.join(_TLS_VERSIONS)}")
+        return _TLS_VERSIONS[value], _TLS_VERSIONS[value]
+    if not isinstance(value, dict) or not set(value) <= {"min", "max"}:
+        raise OptionError("option tlsVersion must be a version string or an object of min and max")
+    versions = []
+    for key in ("min", "max"):
+        version = value.get(key)
+        if version in (None, ""):
+            versions.append(None)
+        elif not isinstance(version, str) or version not in _TLS_VERSIONS:
+            raise OptionError(f"unknown TLS version {version!r} (option tlsVersion.{key}); use one of {', '.join(_TLS_VERSIONS)}")
+        else:
+            versions.append(_TLS_VERSIONS[version])
+    return versions[0], versions[1]
+
+
+def _cipher_string(value: Any) -> str | None:
+    """OpenSSL's cipher string for tlsCipherSuites (None: the defaults)."""
+    if value is None:
+        return None
+    names = _string_list(value, "tlsCipherSuites")
+    for name in names:
+        if name not in _CIPHER_SUITES:
+            raise OptionError(f"unknown cipher suite {name!r} (option tlsCipherSuites)")
+    chosen = [_CIPHER_SUITES[name] for name in names if _CIPHER_SUITES[name]]
+    if not chosen:  # none, or TLS 1.3 suites only: TLS 1.2 and below keep their defaults
+        return None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(":".join(chosen))
+    except ssl.SSLError:
+        raise OptionError(f"option tlsCipherSuites: none of {', '.join(names)} is available in this Python's OpenSSL") from None
+    return ":".join(chosen)
+
+
+def _restrict(context: ssl.SSLContext, versions: tuple[Any, Any], ciphers: str | None) -> None:
+    low, high = versions
+    try:
+        if low is not None:
+            context.minimum_version = low
+        if high is not None:
+            context.maximum_version = high
+    except (ValueError, ssl.SSLError) as exc:  # this OpenSSL refuses the version
+        raise OptionError(f"option tlsVersion: {exc}") from None
+    if ciphers is not None:
+        context.set_ciphers(ciphers)
+
+
+def host_problem(host: str) -> str | None:
+    """What is wrong with ``host`` as a connect() host (a name or an IP
+    address, no port), or None."""
+    shown = json.dumps(host, ensure_ascii=False)
+    if not host or len(host) > 253:
+        return f"invalid host {shown}"
+    if host.count(":") == 1 or (host.startswith("[") and "]:" in host):
+        return f"invalid host {shown}: a host must not contain a port (the port is connect()'s first argument)"
+    if not host.isascii():
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:
+            reason = str(exc.__cause__ or exc).split(": ")[-1]
+            return f"invalid host {shown}: not a valid host name ({reason})"
+    return None
 
 
 def _matches(host: str, domains: list[str]) -> bool:

@@ -24,10 +24,28 @@ _PLAIN = re.compile(r"^[A-Za-z0-9\-._/@^+]+$")
 
 
 def _quote(value: str) -> str:
-    if _PLAIN.match(value):
+    if _PLAIN.fullmatch(value):  # match() would let a final "\n" through ($ matches before it)
         return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{escaped}"'
+    return '"' + _ESCAPE.sub(_escape, value) + '"'
+
+
+# What Go's %q (logrus' quoting) escapes: quotes, backslashes, control and
+# other unprintable characters.
+_ESCAPE = re.compile(r'["\\]|[^\w !#-\[\]-~]')
+_NAMED = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+          '"': '\\"', "\\": "\\\\"}
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:  # a lone surrogate: Go's string holds U+FFFD for it
+        return "\ufffd"
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class Log:

@@ -20,11 +20,12 @@ import re
 import sys
 import threading
 from datetime import datetime
-from typing import Any, BinaryIO, Iterable, TextIO
+from typing import Any, BinaryIO, Callable, Iterable, TextIO
 
 from k6host.run.durations import SECOND, parse_extended
 from k6host.run.options import DEFAULT_SYSTEM_TAGS
 from k6host.run.metrics import Metric, Sample
+from k6host.report.stdio import REPLACE_SURROGATES
 
 AVAILABLE = ("csv", "json")
 # k6's other output types: named so that asking for one says "not here" rather than "no such thing".
@@ -42,11 +43,13 @@ def open_outputs(
     thresholds: Iterable[Any] = (),
     env: dict[str, str] | None = None,
     stdout: TextIO | None = None,
+    log: Callable[..., None] | None = None,
 ) -> list[JsonOutput | CsvOutput]:
     """Open every ``--out TYPE[=ARG]``; register them with ``metrics.outputs.extend(...)``, end with ``close()``.
 
     ``thresholds`` (objects with ``metric_key`` and ``source``) go into the
-    JSON output's metric records; ``env`` supplies ``K6_CSV_*`` settings.
+    JSON output's metric records; ``env`` supplies ``K6_CSV_*`` settings;
+    ``log(level, message, **fields)`` hears of writes that fail.
     On an error nothing stays open.
     """
     opened: list[JsonOutput | CsvOutput] = []
@@ -66,6 +69,9 @@ def open_outputs(
         for output in opened:
             output.close()
         raise
+    if log is not None:
+        for output in opened:
+            output.report_errors_to(log)
     return opened
 
 
@@ -83,28 +89,41 @@ def _open_file(path: str) -> BinaryIO:
 
 
 class _Sink:
-    """Where the text goes: a file we own (bytes) or a stream we borrow (text)."""
+    """Where the text goes: a file we own (bytes) or a stream we borrow (text).
+
+    A write that fails (a full disk) is logged, through ``on_error``, and the
+    test goes on, as in k6.
+    """
 
     def __init__(self, file: BinaryIO | None, stream: TextIO | None):
         self._file = file
         self._stream = stream
+        self.on_error: Callable[[OSError], None] = lambda exc: None
 
     def write(self, text: str) -> None:
-        if self._file is not None:
-            self._file.write(text.encode("utf-8", "replace"))
-            self._file.flush()
-        elif self._stream is not None:
-            self._stream.write(text)
-            self._stream.flush()
+        try:
+            if self._file is not None:
+                self._file.write(text.encode("utf-8", REPLACE_SURROGATES))
+                self._file.flush()
+            elif self._stream is not None:
+                self._stream.write(text)
+                self._stream.flush()
+        except OSError as exc:
+            self.on_error(exc)
 
     def close(self) -> None:
         if self._file is not None:
-            if isinstance(self._file, gzip.GzipFile):
-                raw = self._file.fileobj
-                self._file.close()
-                raw.close()  # type: ignore[union-attr]
-            else:
-                self._file.close()
+            try:
+                if isinstance(self._file, gzip.GzipFile):
+                    raw = self._file.fileobj
+                    try:
+                        self._file.close()
+                    finally:
+                        raw.close()  # type: ignore[union-attr]
+                else:
+                    self._file.close()
+            except OSError as exc:
+                self.on_error(exc)
 
 
 class _PeriodicOutput:
@@ -121,6 +140,18 @@ class _PeriodicOutput:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"k6host-{self.name}-output", daemon=True)
         self._thread.start()
+
+    # k6's words for a failed write, by output.
+    _WRITE_FAILED = "could not write the samples"
+
+    def report_errors_to(self, log: Callable[..., None]) -> None:
+        path = getattr(self, "path", "")
+
+        def said(exc: OSError) -> None:
+            where = path if path not in ("", "-") else "/dev/stdout"
+            log("error", self._WRITE_FAILED, error=f"write {where}: {_reason(exc)}", filename=path, output=self.name)
+
+        self._sink.on_error = said
 
     def add(self, sample: Sample, metric: Metric) -> None:
         with self._lock:
@@ -222,6 +253,7 @@ class JsonOutput(_PeriodicOutput):
     """``--out json[=FILE]``: JSON lines to FILE (``.gz``: gzip), or to stdout for none or ``-``."""
 
     name = "json"
+    _WRITE_FAILED = "Sample couldn't be marshalled to JSON"
 
     def __init__(self, path: str = "", *, thresholds: Iterable[Any] = (), stdout: TextIO | None = None,
                  period: float = 0.2):
@@ -295,6 +327,7 @@ class CsvOutput(_PeriodicOutput):
     """``--out csv[=ARG]``: ARG is a file name, or ``fileName=...,timeFormat=...,saveInterval=...``."""
 
     name = "csv"
+    _WRITE_FAILED = "CSV: Error writing to file"
 
     def __init__(self, arg: str = "", *, env: dict[str, str] | None = None, stdout: TextIO | None = None):
         env = env if env is not None else {}

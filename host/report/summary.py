@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable, TextIO
 
 from k6host.run.groups import GroupTree, split_path
+from k6host.report.stdio import REPLACE_SURROGATES
 from k6host.report.outputs import shortest_digits
 from k6host.run.metrics import SINKS, TREND, Metric, Metrics, Sample
 
@@ -920,7 +921,7 @@ def route_handle_summary(result: Any, *, stdout: TextIO, stderr: TextIO, base_di
         if key == "stderr":
             _write(stderr, value)
             continue
-        payload = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
+        payload = value.encode("utf-8", REPLACE_SURROGATES) if isinstance(value, str) else bytes(value)
         try:
             f = open(os.path.join(base_dir, key), "wb")
         except OSError as exc:

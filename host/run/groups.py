@@ -12,6 +12,8 @@ import hashlib
 import threading
 from typing import Any
 
+from k6host.report.stdio import well_formed
+
 SEPARATOR = "::"
 
 
@@ -78,9 +80,10 @@ class GroupTree:
     def group(self, path: str) -> None:
         """Record that the group at ``path`` was entered (its parents too)."""
         with self._lock:
-            self._find(path)
+            self._find(well_formed(path))
 
     def check(self, group_path: str, name: str, ok: bool) -> None:
+        group_path, name = well_formed(group_path), well_formed(name)
         with self._lock:
             group = self._find(group_path)
             check = group.checks.get(name)

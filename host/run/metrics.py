@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
 from k6host.engine.interpreter import HostError
+from k6host.report.stdio import well_formed_tags
 
 COUNTER, GAUGE, RATE, TREND = "counter", "gauge", "rate", "trend"
 TYPES = (COUNTER, GAUGE, RATE, TREND)
@@ -308,6 +309,7 @@ class Metrics:
         """Record (name, value, tags, time) samples under one lock."""
         with self._lock:
             for name, value, tags, when in samples:
+                tags = well_formed_tags(tags)  # a lone surrogate could not be written out
                 if self.dropped_tags:
                     tags = {k: v for k, v in tags.items() if k not in self.dropped_tags}
                 metric = self._metrics.get(name)

@@ -18,6 +18,7 @@ from typing import Any, Mapping, TextIO
 
 from k6host.report.log import Log, stack_for_log
 from k6host.engine.interpreter import ScriptError
+from k6host.engine.loader import file_url
 from k6host.run.executors import EXECUTORS, Executor, VUPool
 from k6host.run.metrics import Metrics, MetricError
 from k6host.run.options import ALL_SYSTEM_TAGS, Options, OptionsError, compatibility_mode, load_options
@@ -25,6 +26,7 @@ from k6host.report.outputs import OutputError, open_outputs
 from k6host import __version__
 from k6host.report.progress import Frame, Progress, stats_line
 from k6host.run.durations import format_duration
+from k6host.run.recursion import deep_enough
 from k6host.report.summary import (
     UNDEFINED,
     SummaryError,
@@ -201,6 +203,11 @@ class TestRun:
         except (ScriptError, OSError) as exc:
             return self._start_failed(exc)
         self.workers = [first]
+        self._exported = set(first.call(lambda vu: vu.exported_functions()))
+        if not self._exported:  # k6's words and exit code
+            self.log("error", f"could not initialize '{self.config.script}': could not load JS test "
+                              f"'{file_url(self.config.script)}': no exported functions in script")
+            return ExitCode.GENERIC_ERROR
         try:
             self._configure(first)
         except (OptionsError, ThresholdError) as exc:
@@ -211,7 +218,8 @@ class TestRun:
             return ExitCode.INVALID_CONFIG
         try:
             self.test.metrics.outputs.extend(
-                open_outputs(self.options.out, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout)
+                open_outputs(self.options.out, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout,
+                             log=self.log)
             )
         except OutputError as exc:
             self.log("error", str(exc))
@@ -234,7 +242,8 @@ class TestRun:
             code = self._teardown()
         self.test.metrics.ended = time.time()
         crossed = self._final_thresholds()
-        self._summary()
+        with deep_enough():  # setup()'s data is in the summary, at its depth
+            self._summary()
         if getattr(self, "progress", None) is not None:
             self.progress.stop()
         if code:
@@ -250,15 +259,25 @@ class TestRun:
 
     def _start_failed(self, exc: ScriptError | OSError) -> int:
         """A VU could not start: its init code threw, or the machine refused it."""
+        if self.test.stop.is_set():  # a signal interrupted the init code: no script error
+            return self._stopped_during_init()
         if isinstance(exc, ScriptError):
             self.log("error", stack_for_log(exc.text), hint="script exception")
             return ExitCode.SCRIPT_EXCEPTION
         self.log("error", f"cannot start a VU: {exc.strerror or exc}")
         return ExitCode.GENERIC_ERROR
 
+    def _stopped_during_init(self) -> int:
+        """A signal came while VUs were being made: the summary, if the
+        options are known, and k6's exit code (run() says why)."""
+        if self.options is not None and ("handleSummary" not in self._exported or self.lifecycle is not None):
+            self.test.metrics.ended = time.time()
+            with deep_enough():
+                self._summary()
+        return ExitCode.EXTERNAL_ABORT
+
     # -- configuration ------------------------------------------------------------------
     def _configure(self, first: VUWorker) -> None:
-        self._exported = set(first.call(lambda vu: vu.exported_functions()))
         options = load_options(
             first.options,
             config_file=self.config.config_file,
@@ -300,9 +319,13 @@ class TestRun:
         return self.lifecycle
 
     def _call_lifecycle(self, name: str, arg_json: str | None, timeout: float) -> tuple[str | None, str | None, bool]:
-        """Run setup/teardown/handleSummary: (error, value JSON, timed out)."""
+        """Run setup/teardown/handleSummary: (error, value JSON, timed out).
+
+        A signal stops setup() at once, as in k6; teardown() and
+        handleSummary run after one (interrupted only by its deadline).
+        """
         worker = self._lifecycle_vu()
-        done = threading.Event()
+        done = self.test.stop if name == "setup" else threading.Event()
         deadline = time.monotonic() + timeout
 
         def job(vu: Any) -> tuple[str | None, str | None, bool]:
@@ -341,6 +364,8 @@ class TestRun:
     def _run_lifecycle(self, name: str, arg_json: str | None, timeout: float, timeout_code: int) -> tuple[int, str | None]:
         """setup() or teardown() with k6's messages and exit codes: (code, value JSON)."""
         error, value, timed_out = self._call_lifecycle(name, arg_json, timeout)
+        if timed_out and self.test.stop.is_set() and name == "setup":  # a signal: run() says so
+            return ExitCode.EXTERNAL_ABORT, None
         if timed_out:
             option = f"{name}Timeout"
             self.log("error", f"{name}() execution timed out after {timeout:g} seconds",

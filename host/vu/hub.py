@@ -135,6 +135,9 @@ class Hub:
     def share(self) -> None:
         """Give way to the other VUs once this one has run a slice."""
         if time.monotonic() - self._since >= SLICE and self.on_hub():
+            # VUs whose sockets or timers are ready go first: a VU that keeps
+            # the CPU busy must not add a slice of its own to each of their steps.
+            self._gather(0.0)
             self._ready.append(greenlet.getcurrent())
             assert self._root is not None
             self._root.switch()

@@ -220,7 +220,8 @@ class VU:
 
     def set_setup_data(self, data_json: str | None) -> None:
         """Give this VU its own copy of setup()'s result, as k6 does."""
-        self.engine.eval("__k6host.setupData = dukpy.d === null ? undefined : JSON.parse(dukpy.d)", d=data_json)
+        # "; undefined": the eval's value comes back as JSON, at any depth.
+        self.engine.eval("__k6host.setupData = dukpy.d === null ? undefined : JSON.parse(dukpy.d); undefined", d=data_json)
 
     def run(
         self,

@@ -27,7 +27,7 @@ class VUWorker:
         self.test = test
         self.vu: VU | None = None
         self.options: dict[str, Any] = {}
-        self.init_error: ScriptError | OSError | None = None
+        self.init_error: Exception | None = None
         self.ready = threading.Event()
         self._hub: Hub = test.hub
         self._jobs: collections.deque[Job | None] = collections.deque()  # touched on the hub's thread only
@@ -42,13 +42,16 @@ class VUWorker:
         self._greenlet = greenlet.getcurrent()
         try:
             try:
+                if self.id > 0 and self.test.stop.is_set():
+                    # The test is stopping (a signal): its init code would be interrupted at once.
+                    raise ScriptError("InternalError: interrupted")
                 vu = VU(self.test, self.id, self._hub)
                 self.options = vu.init()
                 self.vu = vu
                 if self.id > 0:  # VU 0 runs setup/teardown and is not one of the test's VUs
                     self.test.count("vus_initialized")
-            except (ScriptError, OSError) as exc:  # OSError: out of file descriptors, say
-                self.init_error = exc
+            except Exception as exc:  # ScriptError; OSError (out of file descriptors, say); or a bug of
+                self.init_error = exc  # ours: whoever waits reports it, and never waits for good
             finally:
                 self.ready.set()
             if self.vu is None:
@@ -90,7 +93,9 @@ class VUWorker:
                 done.set()
 
         self.submit(wrapped)
-        done.wait()
+        while not done.wait(0.25):
+            if self._finished.is_set():  # the VU ended (a bug of ours): the job will never run
+                raise RuntimeError(f"VU {self.id} has ended")
         ok, value = box[0]
         if not ok:
             raise value
