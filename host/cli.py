@@ -44,7 +44,7 @@ def _whole(flag: str):
 
 _OPTION_FLAGS = (
     "vus", "duration", "iterations", "stages", "tags", "no_thresholds", "no_summary",
-    "summary_trend_stats", "summary_export", "out", "quiet", "no_color",
+    "summary_trend_stats", "summary_export", "out", "quiet", "no_color", "tcp_debug",
 )
 
 
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary-export", metavar="FILE", help="write the summary as JSON to FILE")
     run.add_argument("-o", "--out", action="append", metavar="TYPE=FILE",
                      help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
+    # Seeing a test (tcpdebug.py; the outputs in outputs.py).
+    run.add_argument("--tcp-debug", nargs="?", const="basic", choices=("basic", "full"), metavar="full",
+                     help="log every socket step to stderr; =full adds a hexdump of the bytes")
     run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
 
     repl = commands.add_parser("repl", help="an interactive prompt on one VU")

@@ -57,6 +57,8 @@ class NetConfig:
             raise OptionError(f"option blacklistIPs: {exc}") from None
         self._contexts: dict[int, ssl.SSLContext] = {}
         self._lock = threading.Lock()
+        # A tcpdebug.TcpDebug when --tcp-debug is on (the runner sets it).
+        self.tcp_debug: Any = None
 
     def resolve(self, host: str, port: int) -> list[tuple[str, int]]:
         """Addresses to try for ``host``, after ``hosts``, ``blockHostnames`` and ``blacklistIPs``.

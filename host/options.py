@@ -31,6 +31,7 @@ from .durations import (
     parse_extended,
 )
 from .metrics import DEFAULT_TREND_STATS
+from .tcpdebug import TcpDebugError, parse_mode as parse_tcp_debug
 
 INVALID_CONFIG = 104  # k6's exit code for options it refuses
 GENERIC_ERROR = 255  # what k6 exits with for bad flags and a few other options
@@ -723,6 +724,7 @@ _CLI_KEYS = frozenset({
     "vus", "duration", "iterations", "stages", "tags", "no_thresholds", "no_summary", "summary_trend_stats",
     "summary_time_unit", "summary_export", "out", "quiet", "no_color", "env", "include_system_env_vars",
     "no_setup", "no_teardown", "insecure_skip_tls_verify",
+    "tcp_debug",
 })
 
 
@@ -893,6 +895,7 @@ class Options:
     out: list[str] = field(default_factory=list)
     quiet: bool = False
     no_color: bool = False
+    tcp_debug: str | None = None  # "basic" or "full" (tcpdebug.py)
     warnings: list[str] = field(default_factory=list)  # for the runner to log, in order
 
     def requirements(self) -> list[Step]:
@@ -993,6 +996,10 @@ def load_options(
         raise OptionsError("There were problems with the specified script configuration:\n\t- " + "\n\t- ".join(errors))
 
     out = cli.get("out") or [t for t in option_env.get("K6_OUT", "").split(",") if t] or file_out or []
+    try:
+        tcp_debug = parse_tcp_debug(cli.get("tcp_debug"), option_env)
+    except TcpDebugError as exc:
+        raise OptionsError(str(exc), GENERIC_ERROR) from None
     export = cli.get("summary_export") if cli.get("summary_export") is not None else env.get("K6_SUMMARY_EXPORT")
     return Options(
         raw=_raw(merged, scenarios, trend_stats),
@@ -1011,6 +1018,7 @@ def load_options(
         out=list(out),
         quiet=bool(cli.get("quiet")),
         no_color=bool(cli.get("no_color")) or bool(env.get("K6_NO_COLOR")) or "NO_COLOR" in env,
+        tcp_debug=tcp_debug,
         warnings=warnings,
     )
 

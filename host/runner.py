@@ -35,6 +35,7 @@ from .summary import (
     summary_report,
     summary_result,
 )
+from .tcpdebug import TcpDebug
 from .thresholds import ThresholdError, crossed_message, declare_submetrics, evaluate, parse_thresholds
 from .vu import IterationAborted, TestState
 from .workers import VUWorker, start_workers
@@ -248,6 +249,8 @@ class TestRun:
         self.test.options = options.raw
         self.test.tags = dict(options.tags)
         self.test.net = NetConfig(options.raw)
+        if options.tcp_debug:
+            self.test.net.tcp_debug = TcpDebug(options.tcp_debug, self.log.stream, lambda: self.log.writer)
         if self.test.net.insecure:
             self.log("warning", "insecureSkipTLSVerify is on: TLS certificates are not verified in this run")
         first.call(self._adopt_options)

@@ -34,7 +34,9 @@ class TcpBinding:
 
     def connect(self, sid: int, host: str, port: int, tls: bool, tags: dict[str, str], timeout_ms: float) -> None:
         events = self._loop.events
-        conn = Connection(
+        debug = self.net.tcp_debug
+        make = Connection if debug is None else debug.connection_class(sid, self._metrics)
+        conn = make(
             self._loop, self._metrics, tags, self.net.resolve, lambda: self.net.tls_context(host)
         )
         conn.on("connect", lambda *addr: events.append(["c", sid, *addr]))
