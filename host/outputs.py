@@ -20,14 +20,13 @@ import re
 import sys
 import threading
 from datetime import datetime
-from typing import Any, BinaryIO, Iterable, TextIO
+from typing import Any, BinaryIO, Callable, Iterable, TextIO
 
 from .metrics import Metric, Sample
 
-AVAILABLE = ("csv", "json")
+AVAILABLE = ("csv", "experimental-prometheus-rw", "json")
 # k6's other output types: named so that asking for one says "not here" rather than "no such thing".
-_K6_ONLY = ("cloud", "experimental-opentelemetry", "experimental-prometheus-rw", "influxdb", "statsd",
-            "web-dashboard")
+_K6_ONLY = ("cloud", "experimental-opentelemetry", "influxdb", "statsd", "web-dashboard")
 
 
 class OutputError(Exception):
@@ -40,14 +39,16 @@ def open_outputs(
     thresholds: Iterable[Any] = (),
     env: dict[str, str] | None = None,
     stdout: TextIO | None = None,
-) -> list[JsonOutput | CsvOutput]:
+    warn: Callable[[str], None] | None = None,
+) -> list[Any]:
     """Open every ``--out TYPE[=ARG]``; register them with ``metrics.outputs.extend(...)``, end with ``close()``.
 
     ``thresholds`` (objects with ``metric_key`` and ``source``) go into the
-    JSON output's metric records; ``env`` supplies ``K6_CSV_*`` settings.
+    JSON output's metric records; ``env`` supplies ``K6_CSV_*`` and
+    ``K6_PROMETHEUS_RW_*`` settings; ``warn`` hears what an output drops.
     On an error nothing stays open.
     """
-    opened: list[JsonOutput | CsvOutput] = []
+    opened: list[Any] = []
     try:
         for spec in specs:
             kind, _, arg = spec.partition("=")
@@ -55,6 +56,13 @@ def open_outputs(
                 opened.append(JsonOutput(arg, thresholds=thresholds, stdout=stdout))
             elif kind == "csv":
                 opened.append(CsvOutput(arg, env=env, stdout=stdout))
+            elif kind == "experimental-prometheus-rw":
+                from .prometheus_rw import ConfigError, PrometheusRemoteWrite
+
+                try:
+                    opened.append(PrometheusRemoteWrite(arg, env=env, warn=warn))
+                except ConfigError as exc:
+                    raise OutputError(f"could not create the '{kind}' output: {exc}") from None
             elif kind in _K6_ONLY:
                 raise OutputError(f"output type '{kind}' is not supported by k6host; "
                                   f"available types are: {', '.join(AVAILABLE)}")

@@ -186,7 +186,8 @@ class TestRun:
             return INVALID_CONFIG
         try:
             self.test.metrics.outputs.extend(
-                open_outputs(self.options.out, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout)
+                open_outputs(self.options.out, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout,
+                             warn=lambda message: self.log("warning", message))
             )
         except OutputError as exc:
             self.log("error", str(exc))
