@@ -31,6 +31,7 @@ from .durations import (
     parse_extended,
 )
 from .metrics import DEFAULT_TREND_STATS
+from .dashboard import DashboardError, enabled as dashboard_enabled
 from .tcpdebug import TcpDebugError, parse_mode as parse_tcp_debug
 
 INVALID_CONFIG = 104  # k6's exit code for options it refuses
@@ -996,6 +997,11 @@ def load_options(
         raise OptionsError("There were problems with the specified script configuration:\n\t- " + "\n\t- ".join(errors))
 
     out = cli.get("out") or [t for t in option_env.get("K6_OUT", "").split(",") if t] or file_out or []
+    try:
+        if dashboard_enabled(env) and not any(o.partition("=")[0] == "web-dashboard" for o in out):
+            out = [*out, "web-dashboard"]  # K6_WEB_DASHBOARD=true, as k6 reads it
+    except DashboardError as exc:
+        raise OptionsError(str(exc), GENERIC_ERROR) from None
     try:
         tcp_debug = parse_tcp_debug(cli.get("tcp_debug"), option_env)
     except TcpDebugError as exc:

@@ -24,9 +24,9 @@ from typing import Any, BinaryIO, Callable, Iterable, TextIO
 
 from .metrics import Metric, Sample
 
-AVAILABLE = ("csv", "experimental-prometheus-rw", "json")
+AVAILABLE = ("csv", "experimental-prometheus-rw", "json", "web-dashboard")
 # k6's other output types: named so that asking for one says "not here" rather than "no such thing".
-_K6_ONLY = ("cloud", "experimental-opentelemetry", "influxdb", "statsd", "web-dashboard")
+_K6_ONLY = ("cloud", "experimental-opentelemetry", "influxdb", "statsd")
 
 
 class OutputError(Exception):
@@ -40,12 +40,14 @@ def open_outputs(
     env: dict[str, str] | None = None,
     stdout: TextIO | None = None,
     warn: Callable[[str], None] | None = None,
+    script: str = "",
 ) -> list[Any]:
     """Open every ``--out TYPE[=ARG]``; register them with ``metrics.outputs.extend(...)``, end with ``close()``.
 
     ``thresholds`` (objects with ``metric_key`` and ``source``) go into the
     JSON output's metric records; ``env`` supplies ``K6_CSV_*`` and
-    ``K6_PROMETHEUS_RW_*`` settings; ``warn`` hears what an output drops.
+    ``K6_PROMETHEUS_RW_*`` and ``K6_WEB_DASHBOARD_*`` settings; ``warn``
+    hears what an output drops; ``script`` names the test in the dashboard.
     On an error nothing stays open.
     """
     opened: list[Any] = []
@@ -62,6 +64,13 @@ def open_outputs(
                 try:
                     opened.append(PrometheusRemoteWrite(arg, env=env, warn=warn))
                 except ConfigError as exc:
+                    raise OutputError(f"could not create the '{kind}' output: {exc}") from None
+            elif kind == "web-dashboard":
+                from .dashboard import DashboardError, WebDashboard
+
+                try:
+                    opened.append(WebDashboard(arg, env=env, thresholds=thresholds, script=script, warn=warn))
+                except DashboardError as exc:
                     raise OutputError(f"could not create the '{kind}' output: {exc}") from None
             elif kind in _K6_ONLY:
                 raise OutputError(f"output type '{kind}' is not supported by k6host; "
