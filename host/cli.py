@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated Trend statistics for the summary, e.g. avg,p(99)")
     run.add_argument("--summary-export", metavar="FILE", help="write the summary as JSON to FILE")
     run.add_argument("-o", "--out", action="append", metavar="TYPE=FILE",
-                     help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
+                     help="json=FILE, csv=FILE, experimental-prometheus-rw or web-dashboard (repeatable)")
     # Seeing a test (tcpdebug.py; the outputs in outputs.py).
     run.add_argument("--tcp-debug", nargs="?", const="basic", choices=("basic", "full"), metavar="full",
                      help="log every socket step to stderr; =full adds a hexdump of the bytes")
