@@ -48,6 +48,7 @@ _OPTION_FLAGS = {
     "batch_per_host": "batch_per_host", "rps": "rps", "user_agent": "user_agent", "http_debug": "http_debug",
     "no_connection_reuse": "no_connection_reuse", "no_vu_connection_reuse": "no_vu_connection_reuse",
     "discard_response_bodies": "discard_response_bodies", "compatibility_mode": "compatibility_mode",
+    "tcp_debug": "tcp_debug",
 }
 _COMMANDS = ("run", "repl", "echo", "version", "new", "completion")
 

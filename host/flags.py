@@ -125,6 +125,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
     # -- k6host's own
     _f("--with-echo", help="start the built-in echo server; TCP_ECHO_HOST/PORT go into __ENV", state=K6HOST,
        **_BOOL),
+    _f("--tcp-debug", help="log every socket step to stderr; --tcp-debug=full adds a hexdump of the bytes",
+       state=K6HOST, **_BOOL),
     _f("--module-path", help="also load k6host modules written in Python from DIR (repeatable; "
        "K6HOST_MODULE_PATH adds more)", kind="list", metavar="DIR", state=K6HOST),
 )
@@ -189,6 +191,8 @@ def split_bool_values(argv: Sequence[str]) -> tuple[list[str], dict[str, bool]]:
         if flag is not None and flag.kind == "bool" and sep and name.startswith("--"):
             if flag.long == "--http-debug" and value in ("headers", "full"):
                 explicit[flag.dest] = True
+            elif flag.long == "--tcp-debug":  # its value is a mode (basic, full), checked with the options
+                explicit[flag.dest] = value  # type: ignore[assignment]
             else:
                 explicit[flag.dest] = parse_bool(value, flag)
             continue

@@ -42,9 +42,9 @@ class T:
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("foo=bar", "invalid output type 'foo', available types are: csv, json"),
-    ("JSON=a.json", "invalid output type 'JSON', available types are: csv, json"),
-    ("influxdb=http://x", "output type 'influxdb' is not supported by k6host; available types are: csv, json"),
+    ("foo=bar", "invalid output type 'foo', available types are: csv, experimental-prometheus-rw, json, web-dashboard"),
+    ("JSON=a.json", "invalid output type 'JSON', available types are: csv, experimental-prometheus-rw, json, web-dashboard"),
+    ("influxdb=http://x", "output type 'influxdb' is not supported by k6host; available types are: csv, experimental-prometheus-rw, json, web-dashboard"),
     ("json=/nonexistent/x.json", "open /nonexistent/x.json: no such file or directory"),
     ("csv=/nonexistent/x.csv", "could not create the 'csv' output: open /nonexistent/x.csv: no such file or directory"),
     ("csv=file=z.csv", "could not create the 'csv' output: unknown key \"file\" as argument for csv output"),

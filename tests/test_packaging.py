@@ -1,4 +1,4 @@
-"""The wheel carries the JavaScript modules: a run from outside the checkout works."""
+"""The wheel carries the JavaScript modules and the dashboard's assets: a run from outside the checkout works."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def test_wheel_runs_an_example_outside_the_checkout(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     assert (site / "k6host" / "jsmodules" / "k6" / "x" / "tcp.js").is_file()
+    for asset in ("dashboard.html", "dashboard.js", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"):
+        assert (site / "k6host" / "report" / "static" / asset).is_file(), asset
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -35,3 +37,10 @@ def test_wheel_runs_an_example_outside_the_checkout(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "received: Hello, server!" in run.stderr
+    # The dashboard's report is made from the wheel's own assets.
+    report = subprocess.run(
+        [sys.executable, "-m", "k6host", "run", "--with-echo", "-q", "--out", "web-dashboard=port=-1&export=r.html",
+         str(REPO / "examples" / "hello.js")], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert report.returncode == 0, report.stderr
+    assert "uPlot" in (elsewhere / "r.html").read_text()

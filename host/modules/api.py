@@ -164,12 +164,17 @@ class ModuleVU:
         names and ranges, TLS, DNS): ``resolve(host, port)``, ``tls_context(host)``."""
         return self._vu.test.net
 
-    def connection(self, host: str, tags: Mapping[str, str]) -> Connection:
+    def connection(self, host: str, tags: Mapping[str, str], debug_id: int = 0) -> Connection:
         """A TCP/TLS connection on this VU's loop that obeys the run's options and
         records k6's tcp_* metrics with ``tags``: ``conn.open(host, port, tls,
-        idle_timeout_ms)``, then its pyee events (see k6host.net.connection)."""
-        net = self._vu.test.net
-        return Connection(self._vu.loop, self.add_sample, dict(tags), net.resolve, lambda: net.tls_context(host))
+        idle_timeout_ms)``, then its pyee events (see k6host.net.connection).
+        With --tcp-debug its steps are logged, as socket ``debug_id``."""
+        vu, net = self._vu, self._vu.test.net
+        make = Connection if net.tcp_debug is None else net.tcp_debug.connection_class(debug_id, self._who)
+        return make(vu.loop, self.add_sample, dict(tags), net.resolve, lambda: net.tls_context(host))
+
+    def _who(self) -> tuple[int, int]:
+        return self._vu.id, self._vu.state.iteration_in_instance
 
     def emit(self, *event: Any) -> None:
         """Queue an event for this module's JavaScript handler (``native.on``).

@@ -68,6 +68,8 @@ class NetConfig:
         _restrict(ssl.create_default_context(), self._versions, self._ciphers)  # refused now, not at a connect
         self._contexts: dict[int, ssl.SSLContext] = {}
         self._lock = threading.Lock()
+        # A tcpdebug.TcpDebug when --tcp-debug is on (the runner sets it).
+        self.tcp_debug: Any = None
 
     def resolve(self, host: str, port: int) -> list[tuple[str, int]]:
         """Addresses to try for ``host``, after ``hosts``, ``blockHostnames`` and ``blacklistIPs``.

@@ -22,15 +22,14 @@ import threading
 from datetime import datetime
 from typing import Any, BinaryIO, Callable, Iterable, TextIO
 
-from k6host.run.durations import SECOND, parse_extended
+from k6host.run.durations import parse_seconds
 from k6host.run.options import DEFAULT_SYSTEM_TAGS
 from k6host.run.metrics import Metric, Sample
 from k6host.report.stdio import REPLACE_SURROGATES
 
-AVAILABLE = ("csv", "json")
+AVAILABLE = ("csv", "experimental-prometheus-rw", "json", "web-dashboard")
 # k6's other output types: named so that asking for one says "not here" rather than "no such thing".
-_K6_ONLY = ("cloud", "experimental-opentelemetry", "experimental-prometheus-rw", "influxdb", "statsd",
-            "web-dashboard")
+_K6_ONLY = ("cloud", "experimental-opentelemetry", "influxdb", "statsd")
 
 
 class OutputError(Exception):
@@ -44,15 +43,19 @@ def open_outputs(
     env: dict[str, str] | None = None,
     stdout: TextIO | None = None,
     log: Callable[..., None] | None = None,
-) -> list[JsonOutput | CsvOutput]:
+    script: str = "",
+) -> list[Any]:
     """Open every ``--out TYPE[=ARG]``; register them with ``metrics.outputs.extend(...)``, end with ``close()``.
 
     ``thresholds`` (objects with ``metric_key`` and ``source``) go into the
     JSON output's metric records; ``env`` supplies ``K6_CSV_*`` settings;
-    ``log(level, message, **fields)`` hears of writes that fail.
+    ``log(level, message, **fields)`` hears of writes that fail and of what
+    an output drops; ``script`` names the test in the dashboard; ``K6_PROMETHEUS_RW_*``
+    and ``K6_WEB_DASHBOARD_*`` settings come from ``env`` too.
     On an error nothing stays open.
     """
-    opened: list[JsonOutput | CsvOutput] = []
+    opened: list[Any] = []
+    warn = (lambda message: log("warning", message)) if log is not None else None
     try:
         for spec in specs:
             kind, _, arg = spec.partition("=")
@@ -60,6 +63,20 @@ def open_outputs(
                 opened.append(JsonOutput(arg, thresholds=thresholds, stdout=stdout))
             elif kind == "csv":
                 opened.append(CsvOutput(arg, env=env, stdout=stdout))
+            elif kind == "experimental-prometheus-rw":
+                from k6host.report.prometheus_rw import ConfigError, PrometheusRemoteWrite
+
+                try:
+                    opened.append(PrometheusRemoteWrite(arg, env=env, warn=warn))
+                except ConfigError as exc:
+                    raise OutputError(f"could not create the '{kind}' output: {exc}") from None
+            elif kind == "web-dashboard":
+                from k6host.report.dashboard import DashboardError, WebDashboard
+
+                try:
+                    opened.append(WebDashboard(arg, env=env, thresholds=thresholds, script=script, warn=warn))
+                except DashboardError as exc:
+                    raise OutputError(f"could not create the '{kind}' output: {exc}") from None
             elif kind in _K6_ONLY:
                 raise OutputError(f"output type '{kind}' is not supported by k6host; "
                                   f"available types are: {', '.join(AVAILABLE)}")
@@ -71,7 +88,8 @@ def open_outputs(
         raise
     if log is not None:
         for output in opened:
-            output.report_errors_to(log)
+            if hasattr(output, "report_errors_to"):  # the file outputs: a write that fails is logged
+                output.report_errors_to(log)
     return opened
 
 
@@ -341,7 +359,7 @@ class CsvOutput(_PeriodicOutput):
                 config.update(self._parse_arg(arg))
             if config["timeFormat"] not in CSV_TIME_FORMATS:
                 raise ValueError(f"{config['timeFormat']} does not belong to TimeFormat values")
-            period = parse_extended(config["saveInterval"]) / SECOND
+            period = parse_seconds(config["saveInterval"])
             path = config["fileName"]
             if path in ("", "-"):
                 sink = _Sink(None, stdout if stdout is not None else sys.stdout)

@@ -113,6 +113,11 @@ def parse_extended(text: str) -> int:
     return days * DAY + (-hours if days < 0 else hours)
 
 
+def parse_seconds(text: str) -> float:
+    """A duration as k6's outputs read theirs from settings (``1s``, ``500ms``, ``1d``), in seconds."""
+    return parse_extended(text) / SECOND
+
+
 def json_duration_ns(value: Any) -> int:
     """A duration as k6 reads it from JSON options: a string, or a number of milliseconds."""
     if isinstance(value, str):

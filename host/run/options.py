@@ -785,6 +785,7 @@ _CLI_KEYS = frozenset({
     "no_setup", "no_teardown", "insecure_skip_tls_verify", "min_iteration_duration", "system_tags",
     "blacklist_ip", "block_hostnames", "dns", "local_ips", "summary_mode", "compatibility_mode",
     *(flag for flag, _ in _HTTP_FLAGS),
+    "tcp_debug",
 })
 
 _SUMMARY_MODES = ("compact", "full", "legacy")
@@ -1011,6 +1012,7 @@ class Options:
     compatibility_mode: str = "extended"
     min_iteration_duration: float = 0.0
     system_tags: list[str] | None = None  # None: k6's default set
+    tcp_debug: str | None = None  # "basic" or "full" (tcpdebug.py)
     warnings: list[str] = field(default_factory=list)  # for the runner to log, in order
     notices: list[str] = field(default_factory=list)  # k6host's own warnings: options it cannot apply
 
@@ -1124,6 +1126,21 @@ def load_options(
         raise OptionsError("There were problems with the specified script configuration:\n\t- " + "\n\t- ".join(errors))
 
     out = cli.get("out") or [t for t in option_env.get("K6_OUT", "").split(",") if t] or file_out or []
+    # Imported here: the dashboard's own imports reach back into this module.
+    from k6host.net.tcpdebug import TcpDebugError
+    from k6host.net.tcpdebug import parse_mode as parse_tcp_debug
+    from k6host.report.dashboard import DashboardError
+    from k6host.report.dashboard import enabled as dashboard_enabled
+
+    try:
+        if dashboard_enabled(env) and not any(o.partition("=")[0] == "web-dashboard" for o in out):
+            out = [*out, "web-dashboard"]  # K6_WEB_DASHBOARD=true, as k6 reads it
+    except DashboardError as exc:
+        raise OptionsError(str(exc), ExitCode.GENERIC_ERROR) from None
+    try:
+        tcp_debug = parse_tcp_debug(cli.get("tcp_debug"), option_env)
+    except TcpDebugError as exc:
+        raise OptionsError(str(exc), ExitCode.GENERIC_ERROR) from None
     export = cli.get("summary_export") if cli.get("summary_export") is not None else env.get("K6_SUMMARY_EXPORT")
     return Options(
         raw=_raw(merged, scenarios, trend_stats),
@@ -1147,6 +1164,7 @@ def load_options(
         out=list(out),
         quiet=bool(cli.get("quiet")),
         no_color=bool(cli.get("no_color")) or bool(env.get("K6_NO_COLOR")) or "NO_COLOR" in env,
+        tcp_debug=tcp_debug,
         warnings=warnings,
     )
 

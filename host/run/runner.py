@@ -45,6 +45,7 @@ from k6host.run.exitcodes import ExitCode
 from k6host.run.state import TestState
 from k6host.vu.vu import IterationAborted
 from k6host.vu.workers import VUWorker, start_workers
+from k6host.net.tcpdebug import TcpDebug
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -219,7 +220,7 @@ class TestRun:
         try:
             self.test.metrics.outputs.extend(
                 open_outputs(self.options.out, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout,
-                             log=self.log)
+                             log=self.log, script=self.config.script)
             )
         except OutputError as exc:
             self.log("error", str(exc))
@@ -298,6 +299,8 @@ class TestRun:
         self.test.options = options.raw
         self.test.tags = dict(options.tags)
         self.test.net = NetConfig(options.raw)
+        if options.tcp_debug:
+            self.test.net.tcp_debug = TcpDebug(options.tcp_debug, self.log.stream, lambda: self.log.writer)
         if self.test.net.insecure:
             self.log("warning", "insecureSkipTLSVerify is on: TLS certificates are not verified in this run")
         self.test.modules.configure(options.raw)
@@ -503,6 +506,9 @@ class TestRun:
             setup_data=UNDEFINED if self.setup_json is None else json.loads(self.setup_json),
         )
         self.result.summary = data
+        for output in self.test.metrics.outputs:  # the dashboard shows the summary's own numbers
+            if hasattr(output, "end_of_test"):
+                output.end_of_test(data)
         if options.no_summary:
             return
         returned = None

@@ -40,7 +40,7 @@ class TcpInstance(Instance):
 
     def connect(self, sid: int, host: str, port: int, tls: bool, tags: dict[str, str], timeout_ms: float) -> None:
         emit = self.vu.emit
-        conn = self.vu.connection(host, tags)
+        conn = self.vu.connection(host, tags, debug_id=sid)
         conn.on("connect", lambda *addr: emit("connect", sid, *addr))
         conn.on("connect_error", lambda reason: self._forget(sid, "connectFailed", reason))
         conn.on("data", lambda chunk: emit("data", sid, chunk))
