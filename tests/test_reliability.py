@@ -546,7 +546,7 @@ def test_a_hosts_option_with_a_bad_port_is_refused_with_exit_104(procs, tmp_path
 # -- 11: tlsVersion and tlsCipherSuites -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def tls_ca():
-    from k6host.certs import TestCA
+    from k6host.testing.certs import TestCA
 
     return TestCA()
 
@@ -557,7 +557,7 @@ def tls_server(tls_ca, tmp_path, monkeypatch):
     import contextlib
     import ssl
 
-    from k6host.echo import EchoServer
+    from k6host.testing.echo import EchoServer
 
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_ca.write_ca_pem(tmp_path)))
     with contextlib.ExitStack() as stack:
@@ -629,7 +629,7 @@ def test_invalid_tls_options_exit_104(program, options, procs, tmp_path):
 
 # -- 12: the server's certificate_required alert is the error ------------------------------------
 def test_a_write_right_after_connect_reports_the_servers_certificate_alert(run_js, tls_ca, tmp_path, monkeypatch):
-    from k6host.echo import EchoServer
+    from k6host.testing.echo import EchoServer
 
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_ca.write_ca_pem(tmp_path)))
     script = """

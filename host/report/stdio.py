@@ -77,7 +77,7 @@ class _PipeEnd(io.FileIO):
         except OSError as exc:
             if self.fileno() == 1 and exc.errno not in self._said:
                 self._said.add(exc.errno)
-                from .console import Log  # here: console needs the whole engine
+                from k6host.report.log import Log  # here: the log needs the whole engine
 
                 Log()("error", f"could not write to stdout: {(exc.strerror or str(exc)).lower()}")
             return len(data)
