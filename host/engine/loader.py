@@ -26,6 +26,7 @@ from k6host.engine.missingmodules import throwing_source
 from k6host.engine.positions import note_prefix
 from k6host.engine.remotemodules import fetch_error, is_remote, local_copy
 from k6host.engine.remotemodules import join as remote_join
+from k6host.engine.typescript import is_typescript, strip_types
 
 if TYPE_CHECKING:
     from k6host.modules.registry import Roots
@@ -76,6 +77,8 @@ def _read_script(path: str, _mtime_ns: int, _size: int) -> str:
         raise ScriptError(f"GoError: {file_url(path)}: {_where(data, exc.start)} Invalid UTF-8 character") from None
     if text.startswith("#!"):
         text = "//" + text  # keep the line so line numbers stay right
+    if is_typescript(path):
+        text = strip_types(text, file_url(path))
     return text
 
 

@@ -158,13 +158,6 @@ class TestRun:
     def run(self) -> Result:
         if not os.path.isfile(self.config.script):
             raise UsageError(f"script not found: {self.config.script}")
-        if self.config.script.endswith((".ts", ".mts", ".cts")):
-            # k6 1.x strips the types with esbuild; no binding on PyPI can do that here yet
-            # while keeping the script's line numbers (see the README).
-            raise UsageError(
-                f"cannot run {self.config.script}: k6host does not run TypeScript; "
-                "compile it to JavaScript first (e.g. esbuild script.ts --outfile=script.js)"
-            )
         interrupts = _Interrupts(self.test, self.config.handle_signals)
         try:
             self.result.exit_code = self._run()
