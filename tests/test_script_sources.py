@@ -167,13 +167,3 @@ def test_namespace_import_of_tcp_has_no_default_key(tmp_path):
                                    '"default" in tcp, typeof tcp.Socket, t.Socket === tcp.Socket])) }\n')
     mine = ours("run", "-q", "--no-summary", "s.js", cwd=tmp_path)
     assert messages(mine.stderr) == ['[false,"function",true]'], mine.stderr
-
-
-# -- item 7: TypeScript is refused with a clear message ------------------------------------------------------
-
-
-def test_a_typescript_script_is_refused_with_a_clear_message(tmp_path):
-    (tmp_path / "s.ts").write_text("const n: number = 1\nexport default function (): void {}\n")
-    mine = ours("run", "s.ts", cwd=tmp_path)
-    assert mine.returncode == 255 and "Traceback" not in mine.stderr
-    assert "s.ts" in mine.stderr and "does not run TypeScript" in mine.stderr
