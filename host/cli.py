@@ -45,7 +45,8 @@ def _whole(flag: str):
 
 _OPTION_FLAGS = (
     "vus", "duration", "iterations", "stages", "tags", "no_thresholds", "no_summary",
-    "summary_trend_stats", "summary_export", "out", "quiet", "no_color",
+    "summary_trend_stats", "summary_export", "out", "quiet", "no_color", "execution_segment",
+    "execution_segment_sequence",
 )
 
 
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--out", action="append", metavar="TYPE=FILE",
                      help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
     run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
+    run.add_argument("--execution-segment", metavar="SEGMENT",
+                     help="run only this share of the test, e.g. 1/3:2/3, 0.5, 25%%:50%%")
+    run.add_argument("--execution-segment-sequence", metavar="POINTS",
+                     help="the segments all instances of the test run, e.g. 0,1/3,2/3,1")
     _module_path_flag(run)
 
     repl = commands.add_parser("repl", help="an interactive prompt on one VU")

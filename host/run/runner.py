@@ -251,6 +251,7 @@ class TestRun:
         self.result.options = options.raw
         self.test.options = options.raw
         self.test.tags = dict(options.tags)
+        self.test.segment = options.segment
         self.test.modules.configure(options.raw)
         first.call(lambda vu: vu.state.retag())  # the first VU was made before the options were known
         if options.no_thresholds:
@@ -386,7 +387,7 @@ class TestRun:
             f"        script: {self.config.script}",
             f"        output: {outputs}",
             "",
-            f"     scenarios: (100.00%) {count} scenario{'s' if count != 1 else ''}, {options.max_vus()} max VUs, "
+            f"     scenarios: ({float(options.segment.segment.length) * 100:.2f}%) {count} scenario{'s' if count != 1 else ''}, {options.max_vus()} max VUs, "
             f"{format_duration(options.total_duration())} max duration (incl. graceful stop):",
         ]
         for scenario in options.scenarios:

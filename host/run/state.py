@@ -12,6 +12,7 @@ from k6host.modules.registry import Roots, load_registry
 from k6host.report.log import Log
 from k6host.run.groups import GroupTree
 from k6host.run.metrics import Metrics
+from k6host.run.segments import WHOLE, Tuple
 from k6host.vu.hub import Hub
 
 
@@ -38,6 +39,7 @@ class TestState:
     vus_initialized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (hub.py)
+    segment: Tuple = WHOLE  # this instance's execution segment: its VUs' numbers in the test
 
     module_path: tuple[str, ...] = ()  # folders of modules beside the installed ones
     modules: Roots = field(init=False)  # each module's root (modules/registry.py)

@@ -20,6 +20,7 @@ from k6host.report.progress import (
     fixed_duration,
 )
 from k6host.run.durations import format_duration
+from k6host.run.segments import SegmentedIndex
 from k6host.run.state import TestState
 from k6host.vu.vu import VU, IterationAborted, IterationContext
 from k6host.vu.workers import VUWorker
@@ -90,6 +91,8 @@ class Executor:
         self._running_jobs = 0
         self._jobs_done = threading.Condition(self._lock)
         self.finished = threading.Event()
+        # Which of the test's iterations this instance's are (execution segments).
+        self._iteration_index = SegmentedIndex(scenario.iteration_tuple() or scenario.et)
 
     # -- to be provided by each executor ---------------------------------------
     def run(self) -> None:
@@ -176,10 +179,12 @@ class Executor:
     def _iterate(self, vu: VU, slot: Slot) -> bool:
         """One iteration on ``vu``; False when it was interrupted."""
         with self._lock:
-            in_test = self.iterations_started
+            in_instance = self.iterations_started
             self.iterations_started += 1
+            in_test = self._iteration_index.next()[1] - 1
         vu.state.context.iteration_in_scenario = slot.iterations
         vu.state.context.iteration_in_test = in_test
+        vu.state.context.scenario_iteration_in_instance = in_instance
         started = time.perf_counter()
         try:
             error, _ = vu.run(self.scenario.exec, slot.iterations, deadline=lambda: slot.deadline)
