@@ -268,3 +268,25 @@ def test_options_env_and_test_options_show_the_segment(tmp_path):
     assert len(lines) == 6  # half of the 12 shared iterations
     assert {(a, b) for a, b, _ in lines} == {("1/2:1", "0,1/2,1")}
     assert {int(vu) for *_, vu in lines} <= {2, 4, 6}
+
+
+# k6's own expected plan for this ramp (lib/executor/ramping_vus_test.go): per third,
+# (second, VUs) whenever the instance's planned VUs change.
+_RAMP = [(2, 6), (5, 1), (4, 5), (4, 1), (3, 4), (2, 4), (0, 1), (3, 1), (0, 5), (3, 5), (0, 0), (2, 2), (2, 0), (4, 4)]
+_RAMP_STEPS = {
+    "0:1/3": [(0, 2), (5, 1), (10, 2), (13, 1), (18, 2), (20, 1), (23, 2), (26, 0), (27, 1), (30, 0), (31, 1), (34, 2)],
+    "1/3:2/3": [(0, 1), (1, 2), (4, 1), (7, 0), (8, 1), (11, 2), (12, 1), (15, 0), (16, 1), (20, 0), (23, 2), (26, 0),
+                (28, 1), (29, 0), (32, 1)],
+    "2/3:1": [(0, 1), (2, 2), (3, 1), (6, 0), (9, 1), (14, 0), (17, 1), (20, 0), (23, 1), (26, 0), (33, 1)],
+}
+
+
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_ramping_vus_start_and_stop_at_k6s_times(segment):
+    from k6host.run.options import Scenario, Stage
+
+    given = {"startVUs": 4, "stages": [Stage(d * 1_000_000_000, t) for d, t in _RAMP]}
+    scenario = Scenario.from_given("r", "ramping-vus", given)
+    mine = scenario.segmented(Tuple.of(Segment.parse(segment), parse_sequence(THIRDS)))
+    steps = [(offset // 1_000_000_000, vus) for offset, vus in mine._ramping_raw_steps()]
+    assert steps == _RAMP_STEPS[segment]
