@@ -11,6 +11,7 @@ from typing import Iterator, NoReturn, Sequence
 from k6host import __version__
 from k6host.report.log import Log
 from k6host.run.exitcodes import ExitCode
+from k6host.run.processes import process_count
 from k6host.run.runner import UsageError, parse_env, run_script
 
 
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--out", action="append", metavar="TYPE=FILE",
                      help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
     run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
+    run.add_argument("--processes", default="auto", metavar="N",
+                     help="worker processes to split the test over: a number, or auto (one per core, the default)")
     run.add_argument("--execution-segment", metavar="SEGMENT",
                      help="run only this share of the test, e.g. 1/3:2/3, 0.5, 25%%:50%%")
     run.add_argument("--execution-segment-sequence", metavar="POINTS",
@@ -121,6 +124,10 @@ def _run(args: argparse.Namespace) -> int:
     log = Log(color=False if args.no_color else None, verbose=args.verbose)
     env = dict(os.environ) if args.include_system_env_vars else {}
     user_env = parse_env(args.env)
+    try:
+        processes = process_count(args.processes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     with _echo_env(args.with_echo) as echo_env:
         # -e wins over what --with-echo sets, so a user can point elsewhere.
         env.update(echo_env)
@@ -137,11 +144,17 @@ def _run(args: argparse.Namespace) -> int:
             process_env=dict(os.environ),
             handle_signals=True,
             module_path=tuple(args.module_path),
+            processes=processes,
         )
         return result.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments == ["_worker"]:  # a worker process of a split run (run/processes.py), not for users
+        from k6host.run.processes import worker_main
+
+        return worker_main()
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":

@@ -40,6 +40,8 @@ class TestState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (hub.py)
     segment: Tuple = WHOLE  # this instance's execution segment: its VUs' numbers in the test
+    # A worker process of one split run (run/processes.py): its numbers are the run's, as in one process.
+    split_run: bool = False
 
     module_path: tuple[str, ...] = ()  # folders of modules beside the installed ones
     modules: Roots = field(init=False)  # each module's root (modules/registry.py)

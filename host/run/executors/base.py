@@ -31,12 +31,15 @@ _TICK = 0.05
 class VUPool:
     """Initialized VUs not in use by any scenario; grows on demand (arrival rates)."""
 
-    def __init__(self, test: TestState, workers: list[VUWorker], setup_json: Callable[[], str | None]):
+    def __init__(self, test: TestState, workers: list[VUWorker], setup_json: Callable[[], str | None],
+                 next_id: Callable[[], int] | None = None):
         self.test = test
         self.all = list(workers)
         self._idle = deque(workers)
         self._lock = threading.Lock()
         self._next_id = max((w.id for w in workers), default=0) + 1
+        # A worker process numbers its VUs as its execution segment says (processes.py).
+        self._next_id_from = next_id
         self._setup_json = setup_json
 
     def acquire(self) -> VUWorker | None:
@@ -50,8 +53,11 @@ class VUPool:
     def grow(self) -> VUWorker:
         """Initialize one more VU (its init code runs now, on the hub)."""
         with self._lock:
-            vu_id = self._next_id
-            self._next_id += 1
+            if self._next_id_from is not None:
+                vu_id = self._next_id_from()
+            else:
+                vu_id = self._next_id
+                self._next_id += 1
         worker = VUWorker(self.test, vu_id).start()
         worker.ready.wait()
         if worker.init_error is not None:
@@ -184,7 +190,7 @@ class Executor:
             in_test = self._iteration_index.next()[1] - 1
         vu.state.context.iteration_in_scenario = slot.iterations
         vu.state.context.iteration_in_test = in_test
-        vu.state.context.scenario_iteration_in_instance = in_instance
+        vu.state.context.scenario_iteration_in_instance = in_test if self.test.split_run else in_instance
         started = time.perf_counter()
         try:
             error, _ = vu.run(self.scenario.exec, slot.iterations, deadline=lambda: slot.deadline)
