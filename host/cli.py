@@ -13,6 +13,7 @@ from k6host.commands import completion_script, new_script, version_text
 from k6host.flags import FlagError, add_run_flags, move_global_flags, split_bool_values, unsupported_warnings
 from k6host.report.logoutput import open_log
 from k6host.run.exitcodes import ExitCode
+from k6host.run.processes import process_count
 from k6host.run.runner import UsageError, parse_env, run_script
 from k6host.engine.scriptsource import script_source
 from k6host.report import stdio
@@ -48,7 +49,8 @@ _OPTION_FLAGS = {
     "batch_per_host": "batch_per_host", "rps": "rps", "user_agent": "user_agent", "http_debug": "http_debug",
     "no_connection_reuse": "no_connection_reuse", "no_vu_connection_reuse": "no_vu_connection_reuse",
     "discard_response_bodies": "discard_response_bodies", "compatibility_mode": "compatibility_mode",
-    "tcp_debug": "tcp_debug",
+    "tcp_debug": "tcp_debug", "execution_segment": "execution_segment",
+    "execution_segment_sequence": "execution_segment_sequence",
 }
 _COMMANDS = ("run", "repl", "echo", "version", "new", "completion")
 
@@ -117,6 +119,10 @@ def _run(args: argparse.Namespace, explicit: dict[str, bool]) -> int:
         raise UsageError(f"--type {args.type!r} is not supported by k6host: it runs scripts (\"js\"), not archives")
     env = dict(os.environ) if args.include_system_env_vars else {}
     user_env = parse_env(args.env or [], bare=True)
+    try:
+        processes = process_count(args.processes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     with script_source(args.script) as script, _echo_env(args.with_echo) as echo_env:
         # -e wins over what --with-echo sets, so a user can point elsewhere.
         env.update(echo_env)
@@ -133,6 +139,7 @@ def _run(args: argparse.Namespace, explicit: dict[str, bool]) -> int:
             process_env=process_env,
             handle_signals=True,
             module_path=tuple(args.module_path or ()),
+            processes=processes,
         )
         return result.exit_code
 
@@ -140,6 +147,10 @@ def _run(args: argparse.Namespace, explicit: dict[str, bool]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     stdio.install()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["_worker"]:  # a worker process of a split run (run/processes.py), not for users
+        from k6host.run.processes import worker_main
+
+        return worker_main()
     try:
         argv, explicit = split_bool_values(move_global_flags(argv, _COMMANDS))
     except FlagError as exc:

@@ -63,6 +63,9 @@ RUN_FLAGS: tuple[Flag, ...] = (
     _f("--no-teardown", help="don't run teardown()", **_BOOL),
     _f("--min-iteration-duration", help="the shortest time an iteration takes (it sleeps for the rest)",
        metavar="DURATION"),
+    _f("--execution-segment", help="run only this share of the test, e.g. 1/3:2/3, 0.5, 25%:50%", metavar="SEGMENT"),
+    _f("--execution-segment-sequence", help="the segments all instances of the test run, e.g. 0,1/3,2/3,1",
+       metavar="POINTS"),
     # -- what the script sees
     _f("-e", "--env", help="add a variable to __ENV (repeatable; NAME alone sets it to \"\")", kind="list",
        metavar="NAME=VALUE"),
@@ -125,6 +128,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
     # -- k6host's own
     _f("--with-echo", help="start the built-in echo server; TCP_ECHO_HOST/PORT go into __ENV", state=K6HOST,
        **_BOOL),
+    _f("--processes", help="worker processes to split the test over: a number, or auto (one per core, the default)",
+       metavar="N", state=K6HOST, default="auto"),
     _f("--tcp-debug", help="log every socket step to stderr; --tcp-debug=full adds a hexdump of the bytes",
        state=K6HOST, **_BOOL),
     _f("--module-path", help="also load k6host modules written in Python from DIR (repeatable; "
