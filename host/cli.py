@@ -6,11 +6,12 @@ import argparse
 import contextlib
 import os
 import sys
-from typing import Iterator, NoReturn, Sequence
+from typing import Any, Iterator, NoReturn, Sequence
 
 from k6host import __version__
 from k6host.report.log import Log
 from k6host.run.exitcodes import ExitCode
+from k6host.run.restapi import DEFAULT_ADDRESS, AddressError
 from k6host.run.runner import UsageError, parse_env, run_script
 
 
@@ -55,6 +56,55 @@ def _module_path_flag(parser: argparse.ArgumentParser) -> None:
                         "K6HOST_MODULE_PATH adds more)")
 
 
+# -- the REST API: run's --address/--paused, and the commands that talk to it ------------------
+def _address_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", "--address", metavar="HOST:PORT",
+                        help=f"address of the REST API (default {DEFAULT_ADDRESS}; \"\" turns it off)")
+
+
+def _rest_run_flags(run: argparse.ArgumentParser) -> None:
+    _address_flag(run)
+    run.add_argument("-p", "--paused", action="store_true", help="start the test paused (resume it with k6host resume)")
+    run.add_argument("--no-usage-report", action="store_true",
+                     help="accepted for k6's sake: k6host never sends a usage report")
+
+
+def _rest_commands(commands: Any) -> None:
+    for name, text in (("status", "show the status of a running test"), ("pause", "pause a test paused before its start"),
+                       ("resume", "start a test run with --paused"), ("stats", "show a running test's metrics")):
+        _address_flag(commands.add_parser(name, help=text))
+
+
+def _rest_run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """What RunConfig gets from --address and --paused."""
+    explicit = args.address is not None
+    return {"address": _address(args), "address_explicit": explicit, "paused": args.paused}
+
+
+def _address(args: argparse.Namespace) -> str:
+    """--address, else K6_ADDRESS (read by k6 releases after 1.1.0; "" turns the API off), else k6's default."""
+    return args.address if args.address is not None else os.environ.get("K6_ADDRESS", DEFAULT_ADDRESS)
+
+
+def _rest_main(args: argparse.Namespace) -> int:
+    from k6host.run import restclient
+
+    address = _address(args)
+    try:
+        if not address:
+            raise restclient.ClientError("no REST API address: give --address HOST:PORT")
+        if args.command == "status":
+            restclient.status(address, sys.stdout)
+        elif args.command == "stats":
+            restclient.stats(address, sys.stdout)
+        else:
+            restclient.set_paused(address, args.command == "pause", sys.stdout)
+    except (restclient.ClientError, AddressError) as exc:
+        sys.stderr.write(f"k6host: {exc}\n")
+        return ExitCode.GENERIC_ERROR
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="k6host", description="Run k6 scripts that use k6/x/tcp.")
     parser.add_argument("--version", action="version", version=f"k6host {__version__}")
@@ -89,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write every sample to FILE: json=FILE or csv=FILE (repeatable)")
     run.add_argument("-q", "--quiet", action="store_true", default=None, help="no progress line")
     _module_path_flag(run)
+    _rest_run_flags(run)
+    _rest_commands(commands)
 
     repl = commands.add_parser("repl", help="an interactive prompt on one VU")
     repl.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
@@ -132,6 +184,7 @@ def _run(args: argparse.Namespace) -> int:
             process_env=dict(os.environ),
             handle_signals=True,
             module_path=tuple(args.module_path),
+            **_rest_run_config(args),
         )
         return result.exit_code
 
@@ -145,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from k6host.repl import main as repl_main
 
             return repl_main({**os.environ, **parse_env(args.env)}, tuple(args.module_path))
+        if args.command in ("status", "pause", "resume", "stats"):
+            return _rest_main(args)
         if args.command == "echo":
             from k6host.testing.echo import serve
 

@@ -39,6 +39,7 @@ from k6host.run.thresholds import ThresholdError, crossed_message, declare_subme
 from k6host.modules.registry import module_path_from
 from k6host.run.exitcodes import ExitCode
 from k6host.run.state import TestState
+from k6host.run.restapi import AddressError, Control, RestServer, RunView, Status
 from k6host.vu.vu import IterationAborted
 from k6host.vu.workers import VUWorker, start_workers
 
@@ -83,6 +84,11 @@ class RunConfig:
     handle_signals: bool = False
     stdout: TextIO | None = None
     module_path: tuple[str, ...] = ()  # --module-path folders (K6HOST_MODULE_PATH adds to them)
+    # The REST API (restapi.py): where to serve it (None or "": not at all), whether
+    # the user named the address (then a busy port ends the run, as in k6), --paused.
+    address: str | None = None
+    address_explicit: bool = False
+    paused: bool = False
 
 
 @dataclass
@@ -143,15 +149,32 @@ class TestRun:
         self.thresholds: list = []
         self.options: Options | None = None
         self.executors: list[Executor] = []
+        self.thresholds_evaluated = False  # the REST API's "tainted" is null until then
+        self.control = Control()
+        self.control.on_stop = self.test.stop.set
+        self.control.first_executor = self._first_executor
+        self.api: RestServer | None = None
 
     # -- the whole run ---------------------------------------------------------------
     def run(self) -> Result:
         if not os.path.isfile(self.config.script):
             raise UsageError(f"script not found: {self.config.script}")
+        if self.config.address:
+            try:
+                self.api = RestServer(self.config.address, RunView(self))
+            except AddressError as exc:
+                # As k6: an address the user gave must work; the default one may be taken.
+                if self.config.address_explicit:
+                    self.log("error", "Error from API server", error=str(exc))
+                    self.result.exit_code = ExitCode.CANNOT_START_REST_API
+                    return self.result
+                self.log("warning", "Error from API server", error=str(exc))
         interrupts = _Interrupts(self.test, self.config.handle_signals)
         try:
             self.result.exit_code = self._run()
         finally:
+            if self.api is not None:
+                self.api.close()
             interrupts.restore()
             # The pool holds the VUs arrival-rate scenarios added too.
             everyone = list(self.pool.all) if self.pool is not None else self.workers
@@ -160,11 +183,21 @@ class TestRun:
             self.test.hub.join(1.0)
             for output in self.test.metrics.outputs:
                 output.close()
+        stopped_by = ExitCode.OK
         if interrupts.received:
             self.log("error", f"test run was aborted because k6 received a '{interrupts.signal_name}' signal")
-            if self.result.exit_code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED, ExitCode.MARKED_AS_FAILED):
-                self.result.exit_code = ExitCode.EXTERNAL_ABORT
+            stopped_by = ExitCode.EXTERNAL_ABORT
+        elif self.control.stopped:
+            self.log("error", "test run stopped from REST API")
+            stopped_by = ExitCode.SCRIPT_STOPPED_FROM_REST_API
+        if stopped_by and self.result.exit_code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED, ExitCode.MARKED_AS_FAILED):
+            self.result.exit_code = stopped_by
         return self.result
+
+    def _first_executor(self) -> tuple[str, str] | None:
+        """The first scenario's (executor, name): the one k6 names when it refuses a pause."""
+        scenarios = self.options.scenarios if self.options is not None else []
+        return (scenarios[0].executor, scenarios[0].name) if scenarios else None
 
     def _run(self) -> int:
         registry = self.test.modules.registry
@@ -172,6 +205,7 @@ class TestRun:
             for conflict in registry.conflicts:
                 self.log("error", conflict)
             return ExitCode.SCRIPT_EXCEPTION
+        self.control.status = Status.INIT_VUS
         try:
             first = start_workers(self.test, range(1, 2))[0]
         except (ScriptError, OSError) as exc:
@@ -202,15 +236,28 @@ class TestRun:
                 self._lifecycle_vu()
         except (ScriptError, OSError) as exc:
             return self._start_failed(exc)
+        self.control.status = Status.INIT_DONE
         if not self.config.cli.get("quiet"):
             self.stdout.write(self._banner())
             self.stdout.flush()
-        # As in k6: a setup() that failed means no scenarios and no teardown().
-        code = self._setup()
-        if code == ExitCode.OK:
-            self._scenarios()
-            code = self._teardown()
+        code = ExitCode.OK
+        self.control.paused = self.config.paused or bool(self.options.raw.get("paused"))
+        if self.control.wait_for_start(self.test.stop):
+            self.control.started = True
+            self.control.status = Status.SETUP
+            # As in k6: a setup() that failed means no scenarios and no teardown().
+            code = self._setup()
+            if code == ExitCode.OK:
+                self.control.status = Status.RUNNING
+                self._scenarios()
+                self.control.status = Status.TEARDOWN
+                code = self._teardown()
         self.test.metrics.ended = time.time()
+        if self.test.stop.is_set():  # a stop from outside, test.abort(), or a threshold's abort
+            self.control.status = Status.INTERRUPTED
+        else:
+            self.control.ended = True
+            self.control.status = Status.ENDED
         crossed = self._final_thresholds()
         self._summary()
         if getattr(self, "progress", None) is not None:
@@ -415,6 +462,8 @@ class TestRun:
     # -- thresholds and summary -----------------------------------------------------------------
     def _check_abort(self, elapsed: float) -> None:
         failed = evaluate(self.thresholds, self.test.metrics, elapsed)
+        # k6's first look is 2 s in: until then its API shows no verdict (tainted null).
+        self.thresholds_evaluated = self.thresholds_evaluated or elapsed >= _THRESHOLD_PERIOD
         if failed and self.test.abort_reason is None:
             self.log("error", crossed_message(failed, aborting=True))
             self._aborted_by_threshold = True
@@ -425,6 +474,7 @@ class TestRun:
         if not self.thresholds:
             return False
         evaluate(self.thresholds, self.test.metrics, self.test.metrics.duration, final=True)
+        self.thresholds_evaluated = True
         crossed = [t for t in self.thresholds if not t.ok]
         if crossed and not self._aborted_by_threshold:  # the abort said so already
             self.log("error", crossed_message(crossed))
