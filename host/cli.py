@@ -105,6 +105,70 @@ def _rest_main(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+# -- archive and inspect, and archives as run's input -------------------------------------------
+# Flags of run that mean nothing to archive and inspect: said so, not dropped silently.
+_RUN_ONLY = {"with_echo": "--with-echo", "paused": "--paused", "address": "--address", "out": "--out",
+             "summary_export": "--summary-export"}
+
+
+def _archive_commands(commands: Any, run: argparse.ArgumentParser) -> None:
+    # add_help=False: run's -h comes with its other flags.
+    archive = commands.add_parser("archive", help="pack a script, its local files and its options into a tar",
+                                  add_help=False)
+    inspect = commands.add_parser("inspect", help="print a script's or archive's options as JSON", add_help=False)
+    for parser in (archive, inspect):
+        # Every flag of run (the option flags k6 takes here too), so they stay in step.
+        parser._add_container_actions(run)  # what argparse's parents= does
+    archive.add_argument("-O", "--archive-out", default="archive.tar", metavar="FILE",
+                         help="where to write the archive (default archive.tar)")
+    inspect.add_argument("--execution-requirements", action="store_true",
+                         help="the consolidated options with the derived scenarios, totalDuration and maxVUs")
+
+
+def _archive_main(args: argparse.Namespace) -> int:
+    from k6host.run import archive
+
+    log = Log(color=False if args.no_color else None, verbose=args.verbose)
+    for name, flag in _RUN_ONLY.items():
+        if getattr(args, name, None) not in (None, False, []):
+            log("warning", f"{flag} has no effect on k6host {args.command}")
+    user_env = parse_env(args.env)
+    env = {**(dict(os.environ) if args.include_system_env_vars else {}), **user_env}
+    cli = {name: getattr(args, name) for name in _OPTION_FLAGS if getattr(args, name) not in (None, False)}
+    cli["env"] = user_env
+    cli["include_system_env_vars"] = args.include_system_env_vars
+    try:
+        with _script_input(args.script) as (script, exported, archived_env):
+            loaded = archive.load(script, env={**archived_env, **env}, user_env={**archived_env, **user_env}, cli=cli,
+                                  config_file=args.config_file, process_env=dict(os.environ), log=log,
+                                  exported=exported)
+        if args.command == "inspect":
+            sys.stdout.write(archive.inspect_json(loaded, args.execution_requirements))  # no newline, as k6
+        else:
+            archive.write_archive(loaded, args.archive_out)
+    except archive.ArchiveError as exc:
+        if str(exc):
+            log("error", str(exc))
+        return exc.exit_code
+    return ExitCode.OK
+
+
+@contextlib.contextmanager
+def _script_input(path: str) -> Iterator[tuple[str, dict[str, Any] | None, dict[str, str]]]:
+    """(script, options to use instead of the script's, __ENV from the archive): an
+    archive is unpacked for as long as the block runs; a script is itself."""
+    from k6host.run import archive
+
+    if not archive.is_archive(path):
+        yield path, None, {}
+        return
+    opened = archive.open_archive(path)
+    try:
+        yield opened.script, opened.options, opened.env
+    finally:
+        opened.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="k6host", description="Run k6 scripts that use k6/x/tcp.")
     parser.add_argument("--version", action="version", version=f"k6host {__version__}")
@@ -141,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     _module_path_flag(run)
     _rest_run_flags(run)
     _rest_commands(commands)
+    _archive_commands(commands, run)
 
     repl = commands.add_parser("repl", help="an interactive prompt on one VU")
     repl.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
@@ -165,9 +230,22 @@ def _echo_env(enabled: bool) -> Iterator[dict[str, str]]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from k6host.run.archive import ArchiveError
+
     log = Log(color=False if args.no_color else None, verbose=args.verbose)
+    try:
+        with _script_input(args.script) as (script, exported, archived_env):
+            return _run_script(args, log, script, exported, archived_env)
+    except ArchiveError as exc:
+        log("error", str(exc))
+        return exc.exit_code
+
+
+def _run_script(args: argparse.Namespace, log: Log, script: str, exported: dict[str, Any] | None,
+                archived_env: dict[str, str]) -> int:
     env = dict(os.environ) if args.include_system_env_vars else {}
-    user_env = parse_env(args.env)
+    env.update(archived_env)  # an archive's -e variables, below this run's
+    user_env = {**archived_env, **parse_env(args.env)}
     with _echo_env(args.with_echo) as echo_env:
         # -e wins over what --with-echo sets, so a user can point elsewhere.
         env.update(echo_env)
@@ -176,7 +254,7 @@ def _run(args: argparse.Namespace) -> int:
         cli["env"] = user_env
         cli["include_system_env_vars"] = args.include_system_env_vars
         result = run_script(
-            args.script,
+            script,
             env,
             log,
             cli=cli,
@@ -184,6 +262,7 @@ def _run(args: argparse.Namespace) -> int:
             process_env=dict(os.environ),
             handle_signals=True,
             module_path=tuple(args.module_path),
+            script_options=exported,
             **_rest_run_config(args),
         )
         return result.exit_code
@@ -198,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from k6host.repl import main as repl_main
 
             return repl_main({**os.environ, **parse_env(args.env)}, tuple(args.module_path))
+        if args.command in ("archive", "inspect"):
+            return _archive_main(args)
         if args.command in ("status", "pause", "resume", "stats"):
             return _rest_main(args)
         if args.command == "echo":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Mapping
 
-from k6host.engine.loader import jsmodules_dir
+from k6host.engine.loader import jsmodules_dir, note_file
 from k6host.modules.api import Instance, Module, ModuleVU
 
 
@@ -25,6 +25,7 @@ class OpenInstance(Instance):
         try:
             with open(full, "rb") as f:
                 data = f.read()
+            note_file(full)
         except OSError as exc:
             raise ValueError(f"open({path!r}): {exc.strerror or exc}: {full}") from None
         if mode == "b":

@@ -89,6 +89,8 @@ class RunConfig:
     address: str | None = None
     address_explicit: bool = False
     paused: bool = False
+    # An archive's options, in place of what the script exports (as k6 runs an archive).
+    script_options: dict[str, Any] | None = None
 
 
 @dataclass
@@ -285,7 +287,7 @@ class TestRun:
     def _configure(self, first: VUWorker) -> None:
         self._exported = set(first.call(lambda vu: vu.exported_functions()))
         options = load_options(
-            first.options,
+            first.options if self.config.script_options is None else self.config.script_options,
             config_file=self.config.config_file,
             env=self.config.process_env,
             cli=self.config.cli,
