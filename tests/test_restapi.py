@@ -355,3 +355,25 @@ def test_address_empty_turns_the_api_off_and_k6_address_is_read(tmp_path: Path) 
                              capture_output=True, text=True, timeout=60, env=env)
     assert from_env.returncode == 0 and "Error from API server" in from_env.stderr
     assert off.returncode == 0 and "API server" not in off.stderr, off.stderr
+
+
+def test_paused_without_an_api_says_so_and_a_signal_ends_it(tmp_path: Path) -> None:
+    path = tmp_path / "one.js"
+    path.write_text("export default function () { console.log('RAN') }\n")
+    proc = subprocess.Popen([*command("k6host"), "run", "--quiet", "--paused", "--address", "", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 30
+        while "paused" not in line and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+        assert "no REST API can resume it" in line, line
+        time.sleep(0.3)
+        assert proc.poll() is None  # still waiting
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 105 and "RAN" not in err

@@ -244,6 +244,8 @@ class TestRun:
             self.stdout.flush()
         code = ExitCode.OK
         self.control.paused = self.config.paused or bool(self.options.raw.get("paused"))
+        if self.control.paused and self.api is None:
+            self.log("warning", "the test is paused and no REST API can resume it (see --address): only a signal ends it")
         if self.control.wait_for_start(self.test.stop):
             self.control.started = True
             self.control.status = Status.SETUP
