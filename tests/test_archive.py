@@ -152,3 +152,22 @@ def test_run_only_flags_are_named_when_archiving(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "--with-echo has no effect on k6host archive" in done.stderr
     assert "--paused has no effect on k6host archive" in done.stderr
+
+
+@needs_k6
+def test_run_takes_k6_operators_flag_forms_after_the_script(tmp_path: Path) -> None:
+    """Flags after the script, --flag=value, repeated --tag, --quiet and
+    --no-usage-report, as the operator's runner passes them: same samples as k6."""
+    script = make_project(tmp_path, SIMPLE)
+    seen = {}
+    for program in ("k6", "k6host"):
+        out = tmp_path / f"{program}.json"
+        done = run(program, "run", str(script), "--vus=3", "--iterations", "6", "--tag", "instance_id=2",
+                   "--tag=testrun_name=t", "--quiet", "--no-usage-report", "--address=", "--no-summary",
+                   f"--out=json={out}", cwd=tmp_path)
+        assert done.returncode == 0, (program, done.stderr)
+        samples = [json.loads(line) for line in out.read_text().splitlines()]
+        iterations = [s for s in samples if s["type"] == "Point" and s["metric"] == "iterations"]
+        seen[program] = (len(iterations), {(s["data"]["tags"]["instance_id"], s["data"]["tags"]["testrun_name"])
+                                           for s in iterations})
+    assert seen["k6"] == seen["k6host"] == (6, {("2", "t")})
