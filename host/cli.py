@@ -141,7 +141,7 @@ def _archive_main(args: argparse.Namespace) -> int:
         with _script_input(args.script) as (script, exported, archived_env):
             loaded = archive.load(script, env={**archived_env, **env}, user_env={**archived_env, **user_env}, cli=cli,
                                   config_file=args.config_file, process_env=dict(os.environ), log=log,
-                                  exported=exported)
+                                  exported=exported, module_path=tuple(args.module_path))
         if args.command == "inspect":
             sys.stdout.write(archive.inspect_json(loaded, args.execution_requirements))  # no newline, as k6
         else:
@@ -205,7 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
     _module_path_flag(run)
     _rest_run_flags(run)
     _rest_commands(commands)
-    _archive_commands(commands, run)
 
     repl = commands.add_parser("repl", help="an interactive prompt on one VU")
     repl.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
@@ -215,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     echo = commands.add_parser("echo", help="run the built-in TCP echo server in the foreground")
     echo.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
     echo.add_argument("--tls", action="store_true", help="serve TLS with a generated test certificate")
+    _archive_commands(commands, run)  # last: it copies every flag run has by now
     return parser
 
 

@@ -25,6 +25,7 @@ from k6host import __version__
 from k6host.engine import loader
 from k6host.engine.interpreter import ScriptError
 from k6host.report.log import Log, stack_for_log
+from k6host.modules.registry import module_path_from
 from k6host.run.durations import format_duration
 from k6host.run.exitcodes import ExitCode
 from k6host.run.metrics import MetricError
@@ -63,11 +64,11 @@ class Loaded:
 
 def load(script: str, *, env: Mapping[str, str], user_env: Mapping[str, str], cli: Mapping[str, Any],
          config_file: str | None, process_env: Mapping[str, str], log: Log,
-         exported: Mapping[str, Any] | None = None) -> Loaded:
+         exported: Mapping[str, Any] | None = None, module_path: tuple[str, ...] = ()) -> Loaded:
     """Run the init code of one VU (as a run does first) and consolidate the options."""
     if not os.path.isfile(script):
         raise ArchiveError(f"script not found: {script}")
-    test = TestState(script=script, env=dict(env), log=log)
+    test = TestState(script=script, env=dict(env), log=log, module_path=module_path_from(process_env, module_path))
     files: set[str] = set()
     loader.FILE_RECORDERS.append(files)
     workers = []
