@@ -377,3 +377,26 @@ def test_paused_without_an_api_says_so_and_a_signal_ends_it(tmp_path: Path) -> N
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     assert proc.returncode == 105 and "RAN" not in err
+
+
+@needs_k6
+def test_resume_that_comes_during_init_starts_the_test_as_k6(tmp_path: Path) -> None:
+    """k6-operator's starter may PATCH paused:false while the VUs still initialize."""
+    path = tmp_path / "slow.js"
+    path.write_text("""
+const end = Date.now() + 700
+while (Date.now() < end) {}  // a slow init, in every VU
+export const options = { vus: 3, iterations: 3 }
+export default function () { console.log("RAN") }
+""")
+    with runners(Runner("k6", path, "--quiet", "--paused"), Runner("k6host", path, "--quiet", "--paused")) as (k6, host):
+        early = []
+        for runner in (k6, host):
+            runner.wait_for_api()
+            code, document = runner.patch(paused=False)
+            early.append((code, document["data"]["attributes"]["status"]))
+        results = [runner.finish(timeout=60) for runner in (k6, host)]
+    assert [code for code, _ in early] == [200, 200]
+    assert early[1][1] < 4  # k6host answered before its VUs were ready
+    assert results[0][0] == results[1][0] == 0
+    assert results[0][2].count("RAN") == results[1][2].count("RAN") == 3

@@ -64,6 +64,13 @@ class Control:
         self.on_stop: Callable[[], None] = lambda: None
         self.first_executor: Callable[[], tuple[str, str] | None] = lambda: None
 
+    def pause_from_options(self, paused: bool) -> None:
+        """The `paused` option, known once the script's init ran; a resume that
+        came meanwhile (k6-operator's starter can be that quick) stands."""
+        with self._lock:
+            if paused and not self._resumed.is_set():
+                self.paused = True
+
     def wait_for_start(self, stop: threading.Event) -> bool:
         """Block while paused; False if the test was stopped meanwhile."""
         if self.paused:

@@ -152,7 +152,7 @@ class TestRun:
         self.options: Options | None = None
         self.executors: list[Executor] = []
         self.thresholds_evaluated = False  # the REST API's "tainted" is null until then
-        self.control = Control()
+        self.control = Control(paused=config.paused)  # from the start: a resume may come during init
         self.control.on_stop = self.test.stop.set
         self.control.first_executor = self._first_executor
         self.api: RestServer | None = None
@@ -243,7 +243,7 @@ class TestRun:
             self.stdout.write(self._banner())
             self.stdout.flush()
         code = ExitCode.OK
-        self.control.paused = self.config.paused or bool(self.options.raw.get("paused"))
+        self.control.pause_from_options(bool(self.options.raw.get("paused")))
         if self.control.paused and self.api is None:
             self.log("warning", "the test is paused and no REST API can resume it (see --address): only a signal ends it")
         if self.control.wait_for_start(self.test.stop):
