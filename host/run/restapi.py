@@ -173,21 +173,6 @@ def error_document(status: int, title: str, detail: str) -> dict[str, Any]:
 
 
 # -- the server ------------------------------------------------------------------------------
-class View:
-    """What the server asks the run for; the run provides these."""
-
-    control: Control
-
-    def status(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def metrics(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def groups(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-
 def parse_address(address: str) -> tuple[str, int]:
     """Go's host:port (``localhost:6565``, ``:6565``, ``[::1]:6565``), with Go's messages."""
     host, sep, port = address.rpartition(":")
@@ -293,7 +278,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # as Go's listener: a port in TIME_WAIT can be listened on again
 
-    def __init__(self, address: tuple[str, int], view: View, family: int):
+    def __init__(self, address: tuple[str, int], view: "RunView", family: int):
         self.address_family = family
         self.view = view
         super().__init__(address, _Handler)
@@ -302,7 +287,7 @@ class _Server(ThreadingHTTPServer):
 class RestServer:
     """The API on one address, served by a thread of its own until close()."""
 
-    def __init__(self, address: str, view: View):
+    def __init__(self, address: str, view: "RunView"):
         host, port = parse_address(address)
         try:
             infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -345,8 +330,8 @@ _SAMPLE_KEYS = {
 }
 
 
-class RunView(View):
-    """The View of one TestRun (runner.py): its TestState, thresholds and Control."""
+class RunView:
+    """What the server reads of one TestRun (runner.py): its TestState, thresholds and Control."""
 
     def __init__(self, run: Any):
         self.run = run
