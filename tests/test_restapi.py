@@ -400,3 +400,20 @@ export default function () { console.log("RAN") }
     assert early[1][1] < 4  # k6host answered before its VUs were ready
     assert results[0][0] == results[1][0] == 0
     assert results[0][2].count("RAN") == results[1][2].count("RAN") == 3
+
+
+@needs_k6
+def test_status_during_setup_matches_k6(tmp_path: Path) -> None:
+    path = tmp_path / "setup.js"
+    path.write_text("""
+import { sleep } from "k6"
+export const options = { vus: 2, iterations: 2 }
+export function setup() { sleep(2) }
+export default function () {}
+""")
+    with runners(Runner("k6", path, "--quiet"), Runner("k6host", path, "--quiet")) as (k6, host):
+        statuses = [runner.wait_for_status(6) for runner in (k6, host)]  # 6: setup
+        results = [runner.finish() for runner in (k6, host)]
+    assert statuses[0] == statuses[1]
+    assert statuses[1]["data"]["attributes"]["running"] is True
+    assert results[0][0] == results[1][0] == 0
