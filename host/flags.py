@@ -72,8 +72,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     _f("--include-system-env-vars", help="pass the process environment into __ENV (default true)", default=True,
        **_BOOL),
     _f("--compatibility-mode", help="\"extended\" (global is an alias of globalThis) or \"base\"", metavar="MODE"),
-    _f("-t", "--type", help="\"js\"; archives are not supported", metavar="TYPE",
-       note="js only; an archive is refused"),
+    _f("-t", "--type", help="\"js\" or \"archive\" (found out from the file when not given)", metavar="TYPE"),
     # -- reaching hosts
     _f("--insecure-skip-tls-verify", help="skip verification of TLS certificates", **_BOOL),
     _f("--blacklist-ip", help="refuse connections to an IP range (CIDR; repeatable, comma-separated)",
@@ -98,8 +97,9 @@ RUN_FLAGS: tuple[Flag, ...] = (
     _f("--console-output", help="write console.log() lines to FILE instead of the log", metavar="FILE"),
     _f("--traces-output", help="\"none\"; trace outputs are not supported", metavar="OUTPUT", state=UNSUPPORTED,
        note="k6host records no traces"),
+    _f("-p", "--paused", help="start the test paused: it starts when resumed through the REST API", **_BOOL),
     _f("-l", "--linger", help="keep the REST API server alive past the end (no effect)", state=UNSUPPORTED,
-       note="k6host has no REST API server", **_BOOL),
+       note="the REST API ends with the test", **_BOOL),
     _f("--no-usage-report", help="send no usage report (k6host never sends one)", **_BOOL),
     # -- HTTP: accepted so that k6 command lines work; k6host makes no HTTP requests
     _f("-w", "--throw", help="throw on failed HTTP requests", state=HTTP, **_BOOL),
@@ -123,8 +123,10 @@ RUN_FLAGS: tuple[Flag, ...] = (
        is_global=True),
     _f("--secret-source", help="secret sources are not supported", metavar="SOURCE", kind="list",
        state=UNSUPPORTED, note="k6/secrets is not available in k6host", is_global=True),
+    _f("-a", "--address", help="address of the REST API (default localhost:6565; \"\" turns it off)",
+       metavar="HOST:PORT", is_global=True),
     _f("--profiling-enabled", help="pprof endpoints (no effect)", state=UNSUPPORTED,
-       note="k6host has no REST API server", is_global=True, **_BOOL),
+       note="k6host serves no pprof endpoints", is_global=True, **_BOOL),
     # -- k6host's own
     _f("--with-echo", help="start the built-in echo server; TCP_ECHO_HOST/PORT go into __ENV", state=K6HOST,
        **_BOOL),

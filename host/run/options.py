@@ -1083,6 +1083,7 @@ class Options:
     warnings: list[str] = field(default_factory=list)  # for the runner to log, in order
     notices: list[str] = field(default_factory=list)  # k6host's own warnings: options it cannot apply
     segment: Tuple = WHOLE  # this instance's execution segment (segments.py)
+    shortcuts: dict[str, Any] = field(default_factory=dict)  # vus, duration, iterations, stages as k6 prints them
 
     def requirements(self) -> list[Step]:
         """All scenarios' VU needs over the test, summed where they overlap (k6's execution plan)."""
@@ -1244,6 +1245,7 @@ def load_options(
         no_color=bool(cli.get("no_color")) or bool(env.get("K6_NO_COLOR")) or "NO_COLOR" in env,
         tcp_debug=tcp_debug,
         warnings=warnings,
+        shortcuts={key: _k6_value(key, merged.get(key)) for key in _INSPECT_SHORTCUTS},
     )
 
 
@@ -1283,3 +1285,40 @@ def _threshold_json(item: str | dict) -> str | dict:
         "abortOnFail": True,
         "delayAbortEval": None if delay is None else format_ns(_duration(delay, "delayAbortEval")),
     }
+
+
+# -- k6 inspect and k6 archive: the options as JSON in k6's key order --------------------------------
+_INSPECT_SHORTCUTS = ("vus", "duration", "iterations", "stages")
+# k6's lib.Options fields as `k6 inspect` and an archive's metadata.json list them.
+_INSPECT_KEYS = ("paused", *_INSPECT_SHORTCUTS) + tuple(k for k in _RAW_KEYS[1:] if k not in ("consoleOutput", "localIPs"))
+
+
+def exported_options_json(script_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`k6 inspect SCRIPT`: what the script exports, every key (null when unset).
+    Raises OptionsError for an option of the wrong type, as a run would."""
+    layer = _json_layer(script_options or {}, "", None)
+    shown: dict[str, Any] = {}
+    for key in _INSPECT_KEYS:
+        value = layer.get(key)
+        if key == "scenarios" and value is not None:
+            value = {name: value[name].to_k6() for name in value}
+        elif key == "dns":
+            value = {"ttl": None, "select": None, "policy": None, **(value or {})}
+        elif key == "thresholds" and value is not None:
+            value = {metric: [_threshold_json(item) for item in items] for metric, items in value.items()}
+        else:
+            value = _k6_value(key, value)
+        shown[key] = value
+    return shown
+
+
+def consolidated_options_json(options: Options, derived_scenarios: bool) -> dict[str, Any]:
+    """The options after every layer, in `k6 inspect`'s order: with the scenarios
+    k6 derives (`--execution-requirements`), or as an archive stores them (the
+    shortcuts kept, scenarios null unless the script gave them)."""
+    shown: dict[str, Any] = {}
+    for key in _INSPECT_KEYS:
+        shown[key] = options.shortcuts.get(key) if key in _INSPECT_SHORTCUTS else options.raw.get(key)
+    if not derived_scenarios and any(shown[key] is not None for key in ("duration", "iterations", "stages")):
+        shown["scenarios"] = None
+    return shown

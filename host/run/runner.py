@@ -47,6 +47,7 @@ from k6host.modules.registry import module_path_from
 from k6host.net.netconfig import NetConfig
 from k6host.run.exitcodes import ExitCode
 from k6host.run.state import TestState
+from k6host.run.restapi import AddressError, Control, RestServer, RunView, Status
 from k6host.vu.vu import IterationAborted
 from k6host.vu.workers import VUWorker, start_workers
 from k6host.net.tcpdebug import TcpDebug
@@ -96,6 +97,13 @@ class RunConfig:
     module_path: tuple[str, ...] = ()  # --module-path folders (K6HOST_MODULE_PATH adds to them)
     processes: int | None = 1  # worker processes (processes.py); None: one per core
     link: Any = None  # in a worker process: its ParentLink
+    # The REST API (restapi.py): where to serve it (None or "": not at all), whether
+    # the user named the address (then a busy port ends the run, as in k6), --paused.
+    address: str | None = None
+    address_explicit: bool = False
+    paused: bool = False
+    # An archive's options, in place of what the script exports (as k6 runs an archive).
+    script_options: dict[str, Any] | None = None
 
 
 @dataclass
@@ -161,6 +169,11 @@ class TestRun(SplitRun):
         self.collector: SummaryOutput | None = None  # --summary-mode=full's per-group results
         self.processes: Workers | None = None  # the worker processes, when the test is split
         self._worker_signal: str | None = None  # a signal that stopped a worker process
+        self.thresholds_evaluated = False  # the REST API's "tainted" is null until then
+        self.control = Control(paused=config.paused)  # from the start: a resume may come during init
+        self.control.on_stop = self.test.stop.set
+        self.control.first_executor = self._first_executor
+        self.api: RestServer | None = None
 
     # -- the whole run ---------------------------------------------------------------
     def run(self) -> Result:
@@ -173,10 +186,22 @@ class TestRun(SplitRun):
                 f"cannot run {self.config.script}: k6host does not run TypeScript; "
                 "compile it to JavaScript first (e.g. esbuild script.ts --outfile=script.js)"
             )
+        if self.config.address:
+            try:
+                self.api = RestServer(self.config.address, RunView(self))
+            except AddressError as exc:
+                # As k6: an address the user gave must work; the default one may be taken.
+                if self.config.address_explicit:
+                    self.log("error", "Error from API server", error=str(exc))
+                    self.result.exit_code = ExitCode.CANNOT_START_REST_API
+                    return self.result
+                self.log("warning", "Error from API server", error=str(exc))
         interrupts = _Interrupts(self.test, self.config.handle_signals)
         try:
             self.result.exit_code = self._run()
         finally:
+            if self.api is not None:
+                self.api.close()
             interrupts.restore()
             # The pool holds the VUs arrival-rate scenarios added too.
             everyone = list(self.pool.all) if self.pool is not None else self.workers
@@ -188,12 +213,22 @@ class TestRun(SplitRun):
             self.test.hub.join(1.0)
             for output in self.test.metrics.outputs:
                 output.close()
+        stopped_by = ExitCode.OK
         signal_name = interrupts.signal_name if interrupts.received else self._worker_signal
         if signal_name:
             self.log("error", f"test run was aborted because k6 received a '{signal_name}' signal")
-            if self.result.exit_code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED, ExitCode.MARKED_AS_FAILED):
-                self.result.exit_code = ExitCode.EXTERNAL_ABORT
+            stopped_by = ExitCode.EXTERNAL_ABORT
+        elif self.control.stopped:
+            self.log("error", "test run stopped from REST API")
+            stopped_by = ExitCode.SCRIPT_STOPPED_FROM_REST_API
+        if stopped_by and self.result.exit_code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED, ExitCode.MARKED_AS_FAILED):
+            self.result.exit_code = stopped_by
         return self.result
+
+    def _first_executor(self) -> tuple[str, str] | None:
+        """The first scenario's (executor, name): the one k6 names when it refuses a pause."""
+        scenarios = self.options.scenarios if self.options is not None else []
+        return (scenarios[0].executor, scenarios[0].name) if scenarios else None
 
     def _run(self) -> int:
         modules = self.test.modules
@@ -205,6 +240,7 @@ class TestRun(SplitRun):
         # at init, and this says why.
         for problem in modules.problems() if self.config.link is None else ():  # a worker's parent said them
             self.log("warning", problem)
+        self.control.status = Status.INIT_VUS
         try:
             # Known before any VU starts: it decides the globals a VU has.
             self.test.compatibility_mode = compatibility_mode(self.config.cli, self.config.process_env)
@@ -260,6 +296,7 @@ class TestRun(SplitRun):
                 self._lifecycle_vu()
         except (ScriptError, OSError) as exc:
             return self._start_failed(exc)
+        self.control.status = Status.INIT_DONE
         if not self.config.cli.get("quiet"):
             self.stdout.write(self._banner())
             self.stdout.flush()
@@ -267,15 +304,31 @@ class TestRun(SplitRun):
             code = self._processes_ready()
             if code:
                 return code
-        # As in k6: a setup() that failed means no scenarios and no teardown().
-        code = self._setup()
-        if code == ExitCode.OK:
-            if self.processes is not None:
-                self._scenarios_in_processes()
-            else:
-                self._scenarios()
-            code = self._teardown()
+            with self.test.lock:  # the workers made the test's VUs (the REST API's vus-max counts them)
+                self.test.vus_initialized = self.options.planned_vus()
+        code = ExitCode.OK
+        self.control.pause_from_options(bool(self.options.raw.get("paused")))
+        if self.control.paused and self.api is None:
+            self.log("warning", "the test is paused and no REST API can resume it (see --address): only a signal ends it")
+        if self.control.wait_for_start(self.test.stop):
+            self.control.started = True
+            self.control.status = Status.SETUP
+            # As in k6: a setup() that failed means no scenarios and no teardown().
+            code = self._setup()
+            if code == ExitCode.OK:
+                self.control.status = Status.RUNNING
+                if self.processes is not None:
+                    self._scenarios_in_processes()
+                else:
+                    self._scenarios()
+                self.control.status = Status.TEARDOWN
+                code = self._teardown()
         self.test.metrics.ended = time.time()
+        if self.test.stop.is_set():  # a stop from outside, test.abort(), or a threshold's abort
+            self.control.status = Status.INTERRUPTED
+        else:
+            self.control.ended = True
+            self.control.status = Status.ENDED
         crossed = self._final_thresholds()
         with deep_enough():  # setup()'s data is in the summary, at its depth
             self._summary()
@@ -316,7 +369,7 @@ class TestRun(SplitRun):
     # -- configuration ------------------------------------------------------------------
     def _configure(self, first: VUWorker) -> None:
         options = load_options(
-            first.options,
+            first.options if self.config.script_options is None else self.config.script_options,
             config_file=self.config.config_file,
             env=self.config.process_env,
             cli=self.config.cli,
@@ -522,6 +575,8 @@ class TestRun(SplitRun):
     # -- thresholds and summary -----------------------------------------------------------------
     def _check_abort(self, elapsed: float) -> None:
         failed = evaluate(self.thresholds, self.test.metrics, elapsed)
+        # k6's first look is 2 s in: until then its API shows no verdict (tainted null).
+        self.thresholds_evaluated = self.thresholds_evaluated or elapsed >= THRESHOLD_PERIOD
         if failed and self.test.abort_reason is None:
             self.log("error", crossed_message(failed, aborting=True))
             self._aborted_by_threshold = True
@@ -532,6 +587,7 @@ class TestRun(SplitRun):
         if not self.thresholds:
             return False
         evaluate(self.thresholds, self.test.metrics, self.test.metrics.duration, final=True)
+        self.thresholds_evaluated = True
         crossed = [t for t in self.thresholds if not t.ok]
         if crossed and not self._aborted_by_threshold:  # the abort said so already
             self.log("error", crossed_message(crossed))

@@ -49,6 +49,8 @@ class SplitRun:
             "process_env": dict(self.config.process_env),
             "module_path": list(self.config.module_path),
             "verbose": self.log.verbose,
+            "overrides": dict(self.config.overrides),  # the Python API's options
+            "script_options": self.config.script_options,  # an archive's options, in place of the script's
         }
         self.processes = Workers(count, config, self._apply_events, self._on_worker_problem)
 
