@@ -8,9 +8,9 @@ N runners `k6 run --quiet [segment flags] ARCHIVE --address=HOST:6565 --paused
 until every runner answers; the starter PATCHes /v1/status of each with
 {"data":{"attributes":{"paused":false,"stopped":false},"id":"default","type":"status"}}.
 
-Each runner here gets its own port on 127.0.0.1. Execution segments are not
-part of this branch: every runner runs the whole test (segment_flags below
-gives none); the flags go in there once segments exist.
+Each runner here gets its own port on 127.0.0.1 and its execution segment, as
+the operator gives them: runner I of N runs (I-1)/N:I/N of the sequence
+0,1/N,...,1, so each owns its share of the VUs and iterations.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SCRIPT = """
 import exec from "k6/execution"
 export const options = {
   scenarios: { work: { executor: "per-vu-iterations", vus: 4, iterations: 3, maxDuration: "60s" } },
-  thresholds: { iterations: ["count>=12"] },
+  thresholds: { iterations: ["count>=3"] },  // each runner's own share
 }
 export default function () { console.log("VU " + exec.vu.idInTest + " ITER " + exec.scenario.iterationInTest) }
 """
@@ -38,9 +38,11 @@ START = {"data": {"attributes": {"paused": False, "stopped": False}, "id": "defa
 
 
 def segment_flags(index: int, total: int) -> list[str]:
-    """k6-operator's --execution-segment/--execution-segment-sequence for runner
-    `index` of `total`: none yet (each runner runs the whole test)."""
-    return []
+    """k6-operator's --execution-segment/--execution-segment-sequence for runner `index` of `total`."""
+    points = ",".join(["0"] + [f"{i}/{total}" for i in range(1, total)] + ["1"])
+    start = "0" if index == 1 else f"{index - 1}/{total}"
+    end = "1" if index == total else f"{index}/{total}"
+    return [f"--execution-segment={start}:{end}", f"--execution-segment-sequence={points}"]
 
 
 def play_operator(program: str, folder: Path) -> list[dict]:
@@ -94,11 +96,15 @@ def test_k6_operator_flow_same_for_k6_and_k6host(tmp_path: Path) -> None:
     k6_folder.mkdir()
     host_folder.mkdir()
     k6, host = play_operator("k6", k6_folder), play_operator("k6host", host_folder)
-    assert k6 == host
+    assert k6 == host  # per runner: exit code, its VU ids, its iterations, its tags
     for index, runner in enumerate(host, 1):
         assert runner["exit"] == 0
         assert runner["tags"] == {(str(index), "flow")}
-        assert runner["vus"] == [1, 2, 3, 4] and runner["iterations"] == list(range(12))
+    # Together the runners ran the whole test: each VU once, 4 VUs x 3 iterations.
+    vus = [vu for runner in host for vu in runner["vus"]]
+    assert sorted(vus) == [1, 2, 3, 4]
+    assert sum(len(runner["iterations"]) for runner in host) == 12
+    assert [len(runner["vus"]) for runner in host] == [2, 1, 1]  # k6's split of 4 VUs in thirds
 
 
 def test_runner_that_is_stopped_by_the_operator_exits_103(tmp_path: Path) -> None:
