@@ -91,12 +91,25 @@ def workloads() -> list[Workload]:
         Workload(
             "w2", "W2 churn: 10 VUs, connect + 64 B + echo + destroy, 20 s", "iterations/s", True,
             [
-                Contender("k6host", k6host("churn.js"), iterations),
+                Contender("k6host", k6host("churn.js", "--processes", "1"), iterations),
                 Contender("node", ["node", str(HERE / "churn_node.js")], iterations),
                 Contender("asyncio", [sys.executable, str(HERE / "churn_asyncio.py")], iterations),
                 Contender("locust", [sys.executable, "-m", "locust", "-f", str(HERE / "churn_locust.py"), "--headless",
                                      "-u", "10", "-r", "10", "-t", "20s", "--only-summary", "--loglevel", "ERROR"],
                           iterations),
+            ],
+            {"VUS": "10", "DURATION": "20s"},
+        ),
+        Workload(
+            # The same run on every core: k6host's default (one process per core) and Locust's
+            # --processes -1; the "k6host 1 process" row's ratio is the speed-up of all cores over one.
+            "w2all", f"W2 on all cores ({os.cpu_count()}): churn, 10 VUs, 20 s", "iterations/s", True,
+            [
+                Contender("k6host", k6host("churn.js"), iterations),
+                Contender("k6host 1 process", k6host("churn.js", "--processes", "1"), iterations),
+                Contender("locust -1", [sys.executable, "-m", "locust", "-f", str(HERE / "churn_locust.py"), "--headless",
+                                        "-u", "10", "-r", "10", "-t", "20s", "--only-summary", "--loglevel", "ERROR",
+                                        "--processes", "-1"], iterations),
             ],
             {"VUS": "10", "DURATION": "20s"},
         ),
@@ -112,7 +125,9 @@ def workloads() -> list[Workload]:
         Workload(
             "w4", f"W4 memory: {vus} VUs each holding an open socket and sleeping", "peak MiB of RSS per VU", False,
             [
-                Contender("k6host", k6host("sleepers.js", "--no-summary"), rss_per_vu(vus), needs_result=False),
+                # One process: the peak RSS measured is one process's (see _MEASURE).
+                Contender("k6host", k6host("sleepers.js", "--no-summary", "--processes", "1"), rss_per_vu(vus),
+                          needs_result=False),
                 Contender("k6 (no TCP)", k6("sleepers_k6.js"), rss_per_vu(vus), needs_result=False),
             ],
             {"VUS": str(vus), "HOLD": "15"},

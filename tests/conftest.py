@@ -20,6 +20,12 @@ from k6host.run.runner import run_script
 
 REPO = Path(__file__).resolve().parent.parent
 
+# `k6host run` serves the REST API on localhost:6565 unless told otherwise; in
+# the suite many k6host (and k6) processes run, so the API is off for every
+# k6host started from here (K6_ADDRESS, as k6 after 1.1.0 reads it) unless a
+# test passes --address (tests/test_restapi.py).
+os.environ["K6_ADDRESS"] = ""
+
 
 @pytest.fixture(scope="session")
 def echo():

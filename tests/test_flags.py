@@ -357,8 +357,8 @@ def test_readme_flag_table_is_the_parsers():
 @pytest.mark.parametrize("flags, words", [
     (["--log-output", "file=no/such/folder/log.txt"], "cannot open the log file no/such/folder/log.txt"),
     (["--console-output", "no/such/folder/c.txt"], "cannot open the console output file no/such/folder/c.txt"),
-    (["--type", "archive"], "--type 'archive' is not supported"),
-], ids=["log-file", "console-file", "archive"])
+    (["--type", "bogus"], "--type 'bogus': k6host runs scripts"),
+], ids=["log-file", "console-file", "type"])
 def test_unusable_output_files_and_archives_are_one_clear_line(tmp_path, flags, words):
     name = write(tmp_path, "export default function () {}")
     ours = run("k6host", ["run", *flags, name], tmp_path / "k6host")

@@ -60,9 +60,20 @@ def _module_face(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
+# Sets that collect every local file a script reads (imports, open()), while
+# `k6host archive` records them (run/archive.py).
+FILE_RECORDERS: list[set[str]] = []
+
+
+def note_file(path: str) -> None:
+    for recorder in FILE_RECORDERS:
+        recorder.add(os.path.abspath(path))
+
+
 def read_script(path: str) -> str:
     """A script file's text; every VU loads the same files, so they are cached
     for as long as the file is unchanged."""
+    note_file(path)
     st = os.stat(path)
     return _read_script(path, st.st_mtime_ns, st.st_size)
 

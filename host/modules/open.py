@@ -7,7 +7,7 @@ import errno
 import os
 from typing import Any, Callable, Mapping
 
-from k6host.engine.loader import jsmodules_dir
+from k6host.engine.loader import jsmodules_dir, note_file
 from k6host.modules.api import HostError, Instance, Module, ModuleVU
 
 INIT_ONLY = (
@@ -31,10 +31,12 @@ def read_for_open(directory: str, path: object, mode: object, in_init: bool) -> 
         raise HostError(f'open() can\'t be used with directories, path: "{full}"')
     try:
         with open(full, "rb") as f:
-            return f.read()
+            data = f.read()
     except OSError as exc:
         verb = "stat" if exc.errno == errno.ENOENT else "open"
         raise HostError(f"{verb} {full}: {(exc.strerror or str(exc)).lower()}") from None
+    note_file(full)  # k6host archive packs what init code opened
+    return data
 
 
 class OpenInstance(Instance):

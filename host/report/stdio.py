@@ -23,7 +23,7 @@ import io
 import os
 import signal
 import sys
-from typing import TextIO
+from typing import Callable, TextIO
 
 REPLACE_SURROGATES = "k6host-replace"
 
@@ -53,8 +53,22 @@ def well_formed_tags(tags: dict[str, str]) -> dict[str, str]:
     return tags
 
 
+# What must not outlive the process when it dies of SIGPIPE (a split run's workers).
+_AT_DEATH: list[Callable[[], None]] = []
+
+
+def at_death(fn: Callable[[], None]) -> None:
+    """Call ``fn`` (quick, no output) before the process dies of SIGPIPE."""
+    _AT_DEATH.append(fn)
+
+
 def die_of_sigpipe() -> None:
     """End the process as a write to a broken pipe ends a program that does not ignore SIGPIPE."""
+    for fn in list(_AT_DEATH):
+        try:
+            fn()
+        except Exception:
+            pass
     # signal.signal() works on the main thread only; the write may be a VU's.
     ctypes.CDLL(None).signal(signal.SIGPIPE, ctypes.c_void_p(0))  # SIG_DFL
     os.kill(os.getpid(), signal.SIGPIPE)

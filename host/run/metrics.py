@@ -350,3 +350,9 @@ class Metrics:
     def names(self) -> set[str]:
         self.drain()
         return {m.name for m in self._metrics.values() if m.observed}
+
+    def observed_values(self, duration: float, trend_stats: list[str]) -> list[tuple[Metric, dict[str, float]]]:
+        """Each observed metric with its sink's values (for the REST API)."""
+        self.drain()  # outside the run's loop (setup, teardown) nobody else takes them in
+        with self._lock:
+            return [(m, m.sink.values(duration, trend_stats)) for m in self._metrics.values() if m.observed]

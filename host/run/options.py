@@ -19,7 +19,8 @@ import ipaddress
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Any, Callable, Collection, Mapping, NamedTuple
 
 from k6host.run.exitcodes import ExitCode
@@ -33,6 +34,7 @@ from k6host.run.durations import (
 )
 from k6host.net import dnsconfig
 from k6host.run.metrics import DEFAULT_TREND_STATS
+from k6host.run.segments import WHOLE, Segment, SegmentError, SegmentedIndex, Tuple, parse_sequence, sequence_string
 
 
 DEFAULT_SYSTEM_TAGS = [
@@ -88,6 +90,22 @@ def _str(value: Any, name: str) -> str:
     if isinstance(value, str):
         return value
     raise OptionsError(f"invalid {name}: expected a string, got {_dumps(value)}")
+
+
+def _segment(value: Any, name: str) -> str:
+    """executionSegment: ``a:b`` or ``b`` (fractions, decimals, percentages); kept in k6's form."""
+    try:
+        return str(Segment.parse(_str(value, name)))
+    except SegmentError as exc:
+        raise OptionsError(str(exc)) from None
+
+
+def _sequence(value: Any, name: str) -> str:
+    """executionSegmentSequence: comma-separated points from 0 to 1."""
+    try:
+        return sequence_string(parse_sequence(_str(value, name)))
+    except SegmentError as exc:
+        raise OptionsError(str(exc)) from None
 
 
 def _duration(value: Any, name: str) -> int:
@@ -259,6 +277,9 @@ class Scenario:
     pre_allocated_vus: int = 0
     max_vus: int = 0
     given: dict[str, Any] = field(default_factory=dict, repr=False)
+    # This instance's execution segment; the counts above are its share (see segmented()).
+    et: Tuple = field(default=WHOLE, repr=False, compare=False)
+    unscaled: Scenario | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_given(cls, name: str, executor: str, given: dict[str, Any]) -> Scenario:
@@ -360,6 +381,39 @@ class Scenario:
                 errors.append(f"the target for stage {i} can't be negative")
         return errors
 
+    def segmented(self, et: Tuple) -> Scenario:
+        """This scenario as the instance running segment ``et`` runs it: k6 scales
+        the VUs (and shared iterations) of each executor, the rest stays the test's."""
+        if et.whole:
+            return self
+        scaled = replace(self, et=et, unscaled=self)
+        kind = self.executor
+        if kind in ("shared-iterations", "per-vu-iterations", "constant-vus"):
+            scaled.vus = et.scale(self.vus)
+        if kind == "shared-iterations":
+            # The iterations are split the way the VUs are (k6's GetIterations).
+            try:
+                scaled.iterations = et.for_value(self.vus).scale(self.iterations)
+            except SegmentError:
+                scaled.iterations = 0
+        if kind in ("constant-arrival-rate", "ramping-arrival-rate"):
+            scaled.pre_allocated_vus = et.scale(self.pre_allocated_vus)
+            scaled.max_vus = et.scale(self.max_vus)
+        return scaled
+
+    def iteration_tuple(self) -> Tuple | None:
+        """Whose iterations are whose: shared-iterations splits them by VUs, the arrival
+        rates by maxVUs (k6's Init), the others as the test's segment; None: no work here."""
+        base = self.unscaled or self
+        try:
+            if self.executor == "shared-iterations":
+                return self.et.for_value(base.vus)
+            if self.executor in ("constant-arrival-rate", "ramping-arrival-rate"):
+                return self.et.for_value(base.max_vus)
+        except SegmentError:
+            return None
+        return self.et
+
     # -- how many VUs, for how long ------------------------------------------------------------
     def requirements(self) -> list[Step]:
         """k6's execution requirements: VUs needed over time, relative to ``start_time``,
@@ -404,14 +458,17 @@ class Scenario:
         return sum(_ns(d) for d, _ in self.stages)
 
     def _ramping_raw_steps(self) -> list[tuple[int, int]]:
-        """k6's getRawExecutionSteps for the whole test (no execution segments)."""
-        steps = [(0, self.start_vus)]
+        """k6's getRawExecutionSteps: this instance's VUs over time. With an execution
+        segment, a VU starts or stops when the test-wide VU it stands for would."""
+        index = SegmentedIndex(self.et)
+        scaled, unscaled = index.go_to(self.start_vus)
+        steps = [(0, scaled)]
 
         def add(offset: int, vus: int) -> None:
             if steps[-1][1] != vus:
                 steps.append((offset, vus))
 
-        end, source, index = 0, self.start_vus, self.start_vus
+        end, source = 0, self.start_vus
         for seconds, target in self.stages:
             length = _ns(seconds)
             end += length
@@ -419,16 +476,16 @@ class Scenario:
             if diff == 0:
                 continue
             if length == 0:
-                index = target
-                add(end, target)
-            elif index > target:  # ramping down: a VU stops when the next one would
-                while index > target:
-                    add(end - _go_div(length * (target - index + 1), diff), index - 1)
-                    index -= 1
+                scaled, unscaled = index.go_to(target)
+                add(end, scaled)
+            elif unscaled > target:  # ramping down: a VU stops when the next one would
+                while unscaled > target:
+                    add(end - _go_div(length * (target - unscaled + 1), diff), scaled - 1)
+                    scaled, unscaled = index.prev()
             else:
-                while index <= target:
-                    add(end - _go_div(length * (target - index), diff), index)
-                    index += 1
+                while unscaled <= target:
+                    add(end - _go_div(length * (target - unscaled), diff), scaled)
+                    scaled, unscaled = index.next()
             source = target
         return steps
 
@@ -556,7 +613,7 @@ def _scenarios(value: Any, name: str) -> dict[str, Scenario]:
 _OPTION_TYPES: dict[str, Callable[[Any, str], Any]] = {
     "paused": _bool, "vus": _int, "duration": _duration, "iterations": _int,
     "stages": lambda value, name: _stages(value, name, strict=False),
-    "scenarios": _scenarios, "executionSegment": _str, "executionSegmentSequence": _str,
+    "scenarios": _scenarios, "executionSegment": _segment, "executionSegmentSequence": _sequence,
     "noSetup": _bool, "setupTimeout": _duration, "noTeardown": _bool, "teardownTimeout": _duration,
     "rps": _int, "dns": _dns, "maxRedirects": _int, "userAgent": _str, "batch": _int, "batchPerHost": _int,
     "httpDebug": _str, "insecureSkipTLSVerify": _bool, "tlsCipherSuites": _strings,
@@ -708,7 +765,9 @@ def _env_cidrs(text: str, name: str) -> list[str]:
 _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "K6_VUS": ("vus", _env_int), "K6_DURATION": ("duration", _env_duration),
     "K6_ITERATIONS": ("iterations", _env_int), "K6_STAGES": ("stages", _env_stages),
-    "K6_PAUSED": ("paused", _env_bool), "K6_NO_SETUP": ("noSetup", _env_bool),
+    "K6_PAUSED": ("paused", _env_bool),
+    "K6_EXECUTION_SEGMENT": ("executionSegment", _segment),
+    "K6_EXECUTION_SEGMENT_SEQUENCE": ("executionSegmentSequence", _sequence), "K6_NO_SETUP": ("noSetup", _env_bool),
     "K6_SETUP_TIMEOUT": ("setupTimeout", _env_duration), "K6_NO_TEARDOWN": ("noTeardown", _env_bool),
     "K6_TEARDOWN_TIMEOUT": ("teardownTimeout", _env_duration), "K6_RPS": ("rps", _env_int),
     "K6_MAX_REDIRECTS": ("maxRedirects", _env_int), "K6_USER_AGENT": ("userAgent", lambda t, n: t),
@@ -786,6 +845,7 @@ _CLI_KEYS = frozenset({
     "blacklist_ip", "block_hostnames", "dns", "local_ips", "summary_mode", "compatibility_mode",
     *(flag for flag, _ in _HTTP_FLAGS),
     "tcp_debug",
+    "execution_segment", "execution_segment_sequence",
 })
 
 _SUMMARY_MODES = ("compact", "full", "legacy")
@@ -830,6 +890,13 @@ def _cli_layer(cli: Mapping[str, Any]) -> dict[str, Any]:
         layer["stages"] = stages
     if cli.get("tags"):
         layer["tags"] = _cli_tags(cli["tags"])
+    for flag, key, reader in (("execution_segment", "executionSegment", _segment),
+                              ("execution_segment_sequence", "executionSegmentSequence", _sequence)):
+        if cli.get(flag) is not None:
+            try:
+                layer[key] = reader(cli[flag], f"--{flag.replace('_', '-')}")
+            except OptionsError as exc:
+                raise OptionsError(str(exc), ExitCode.GENERIC_ERROR) from None
     if cli.get("summary_trend_stats") is not None:
         stats = cli["summary_trend_stats"]
         layer["summaryTrendStats"] = stats.split(",") if isinstance(stats, str) else list(stats)
@@ -1015,6 +1082,8 @@ class Options:
     tcp_debug: str | None = None  # "basic" or "full" (tcpdebug.py)
     warnings: list[str] = field(default_factory=list)  # for the runner to log, in order
     notices: list[str] = field(default_factory=list)  # k6host's own warnings: options it cannot apply
+    segment: Tuple = WHOLE  # this instance's execution segment (segments.py)
+    shortcuts: dict[str, Any] = field(default_factory=dict)  # vus, duration, iterations, stages as k6 prints them
 
     def requirements(self) -> list[Step]:
         """All scenarios' VU needs over the test, summed where they overlap (k6's execution plan)."""
@@ -1117,6 +1186,15 @@ def load_options(
     ]
     if merged.get("setupTimeout", 1) <= 0:
         errors.append("setupTimeout must be positive")
+    et = WHOLE
+    if merged.get("executionSegment") or merged.get("executionSegmentSequence"):
+        segment = Segment.parse(merged["executionSegment"]) if merged.get("executionSegment") else None
+        sequence = parse_sequence(merged.get("executionSegmentSequence") or "")
+        whole = segment or Segment(Fraction(0), Fraction(1))
+        if sequence and whole not in sequence:  # k6 checks this first
+            errors.insert(0, f"provided segment {whole} can't be found in sequence {sequence_string(sequence)}")
+        else:
+            et = Tuple.of(segment, sequence)
     if exports is not None:
         errors += [
             f"executor {name}: function '{scenarios[name].exec}' not found in exports"
@@ -1144,7 +1222,8 @@ def load_options(
     export = cli.get("summary_export") if cli.get("summary_export") is not None else env.get("K6_SUMMARY_EXPORT")
     return Options(
         raw=_raw(merged, scenarios, trend_stats),
-        scenarios=sorted(scenarios.values(), key=lambda s: (s.start_time, s.name)),
+        scenarios=sorted((s.segmented(et) for s in scenarios.values()), key=lambda s: (s.start_time, s.name)),
+        segment=et,
         thresholds=merged.get("thresholds", {}),
         no_thresholds=no_thresholds,
         no_summary=no_summary,
@@ -1166,6 +1245,7 @@ def load_options(
         no_color=bool(cli.get("no_color")) or bool(env.get("K6_NO_COLOR")) or "NO_COLOR" in env,
         tcp_debug=tcp_debug,
         warnings=warnings,
+        shortcuts={key: _k6_value(key, merged.get(key)) for key in _INSPECT_SHORTCUTS},
     )
 
 
@@ -1205,3 +1285,40 @@ def _threshold_json(item: str | dict) -> str | dict:
         "abortOnFail": True,
         "delayAbortEval": None if delay is None else format_ns(_duration(delay, "delayAbortEval")),
     }
+
+
+# -- k6 inspect and k6 archive: the options as JSON in k6's key order --------------------------------
+_INSPECT_SHORTCUTS = ("vus", "duration", "iterations", "stages")
+# k6's lib.Options fields as `k6 inspect` and an archive's metadata.json list them.
+_INSPECT_KEYS = ("paused", *_INSPECT_SHORTCUTS) + tuple(k for k in _RAW_KEYS[1:] if k not in ("consoleOutput", "localIPs"))
+
+
+def exported_options_json(script_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`k6 inspect SCRIPT`: what the script exports, every key (null when unset).
+    Raises OptionsError for an option of the wrong type, as a run would."""
+    layer = _json_layer(script_options or {}, "", None)
+    shown: dict[str, Any] = {}
+    for key in _INSPECT_KEYS:
+        value = layer.get(key)
+        if key == "scenarios" and value is not None:
+            value = {name: value[name].to_k6() for name in value}
+        elif key == "dns":
+            value = {"ttl": None, "select": None, "policy": None, **(value or {})}
+        elif key == "thresholds" and value is not None:
+            value = {metric: [_threshold_json(item) for item in items] for metric, items in value.items()}
+        else:
+            value = _k6_value(key, value)
+        shown[key] = value
+    return shown
+
+
+def consolidated_options_json(options: Options, derived_scenarios: bool) -> dict[str, Any]:
+    """The options after every layer, in `k6 inspect`'s order: with the scenarios
+    k6 derives (`--execution-requirements`), or as an archive stores them (the
+    shortcuts kept, scenarios null unless the script gave them)."""
+    shown: dict[str, Any] = {}
+    for key in _INSPECT_KEYS:
+        shown[key] = options.shortcuts.get(key) if key in _INSPECT_SHORTCUTS else options.raw.get(key)
+    if not derived_scenarios and any(shown[key] is not None for key in ("duration", "iterations", "stages")):
+        shown["scenarios"] = None
+    return shown

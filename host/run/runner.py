@@ -20,7 +20,11 @@ from k6host.report.log import Log, stack_for_log
 from k6host.engine.interpreter import ScriptError
 from k6host.engine.loader import file_url
 from k6host.run.executors import EXECUTORS, Executor, VUPool
+from k6host.run.groups import GroupTree
 from k6host.run.metrics import Metrics, MetricError
+from k6host.run.processes import ForwardingGroups, ForwardingMetrics, Workers
+from k6host.run.segments import Segment, SegmentedIndex, Tuple, parse_sequence
+from k6host.run.split import THRESHOLD_PERIOD, SplitRun
 from k6host.run.options import ALL_SYSTEM_TAGS, Options, OptionsError, compatibility_mode, load_options
 from k6host.report.outputs import OutputError, open_outputs
 from k6host import __version__
@@ -43,14 +47,13 @@ from k6host.modules.registry import module_path_from
 from k6host.net.netconfig import NetConfig
 from k6host.run.exitcodes import ExitCode
 from k6host.run.state import TestState
+from k6host.run.restapi import AddressError, Control, RestServer, RunView, Status
 from k6host.vu.vu import IterationAborted
 from k6host.vu.workers import VUWorker, start_workers
 from k6host.net.tcpdebug import TcpDebug
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# How often thresholds with abortOnFail are looked at, as k6 does.
-_THRESHOLD_PERIOD = 2.0
 
 
 class UsageError(Exception):
@@ -92,6 +95,15 @@ class RunConfig:
     handle_signals: bool = False
     stdout: TextIO | None = None
     module_path: tuple[str, ...] = ()  # --module-path folders (K6HOST_MODULE_PATH adds to them)
+    processes: int | None = 1  # worker processes (processes.py); None: one per core
+    link: Any = None  # in a worker process: its ParentLink
+    # The REST API (restapi.py): where to serve it (None or "": not at all), whether
+    # the user named the address (then a busy port ends the run, as in k6), --paused.
+    address: str | None = None
+    address_explicit: bool = False
+    paused: bool = False
+    # An archive's options, in place of what the script exports (as k6 runs an archive).
+    script_options: dict[str, Any] | None = None
 
 
 @dataclass
@@ -132,16 +144,18 @@ class _Interrupts:
             signal.signal(signum, handler)
 
 
-class TestRun:
+class TestRun(SplitRun):
     def __init__(self, config: RunConfig, log: Log):
         self.config = config
         self.log = log
         self.stdout = config.stdout if config.stdout is not None else sys.stdout
+        link = config.link
         self.test = TestState(
             script=config.script,
             env=dict(config.env),
             log=log,
-            metrics=Metrics(record=config.record_samples),
+            metrics=Metrics(record=config.record_samples) if link is None else ForwardingMetrics(link),
+            groups=GroupTree() if link is None else ForwardingGroups(link),
             module_path=module_path_from(config.process_env, config.module_path),
         )
         self.result = Result(ExitCode.OK, self.test.metrics, log, errors=self.test.errors)
@@ -153,28 +167,61 @@ class TestRun:
         self.options: Options | None = None
         self.executors: list[Executor] = []
         self.collector: SummaryOutput | None = None  # --summary-mode=full's per-group results
+        self.processes: Workers | None = None  # the worker processes, when the test is split
+        self._worker_signal: str | None = None  # a signal that stopped a worker process
+        self.thresholds_evaluated = False  # the REST API's "tainted" is null until then
+        self.control = Control(paused=config.paused)  # from the start: a resume may come during init
+        self.control.on_stop = self.test.stop.set
+        self.control.first_executor = self._first_executor
+        self.api: RestServer | None = None
 
     # -- the whole run ---------------------------------------------------------------
     def run(self) -> Result:
         if not os.path.isfile(self.config.script):
             raise UsageError(f"script not found: {self.config.script}")
+        if self.config.address:
+            try:
+                self.api = RestServer(self.config.address, RunView(self))
+            except AddressError as exc:
+                # As k6: an address the user gave must work; the default one may be taken.
+                if self.config.address_explicit:
+                    self.log("error", "Error from API server", error=str(exc))
+                    self.result.exit_code = ExitCode.CANNOT_START_REST_API
+                    return self.result
+                self.log("warning", "Error from API server", error=str(exc))
         interrupts = _Interrupts(self.test, self.config.handle_signals)
         try:
             self.result.exit_code = self._run()
         finally:
+            if self.api is not None:
+                self.api.close()
             interrupts.restore()
             # The pool holds the VUs arrival-rate scenarios added too.
             everyone = list(self.pool.all) if self.pool is not None else self.workers
             for worker in everyone + ([self.lifecycle] if self.lifecycle else []):
                 worker.shutdown(1.0)
+            if self.processes is not None:
+                self.processes.stop()
+                self.processes.close()
             self.test.hub.join(1.0)
             for output in self.test.metrics.outputs:
                 output.close()
-        if interrupts.received:
-            self.log("error", f"test run was aborted because k6 received a '{interrupts.signal_name}' signal")
-            if self.result.exit_code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED, ExitCode.MARKED_AS_FAILED):
-                self.result.exit_code = ExitCode.EXTERNAL_ABORT
+        stopped_by = ExitCode.OK
+        signal_name = interrupts.signal_name if interrupts.received else self._worker_signal
+        if signal_name:
+            self.log("error", f"test run was aborted because k6 received a '{signal_name}' signal")
+            stopped_by = ExitCode.EXTERNAL_ABORT
+        elif self.control.stopped:
+            self.log("error", "test run stopped from REST API")
+            stopped_by = ExitCode.SCRIPT_STOPPED_FROM_REST_API
+        if stopped_by and self.result.exit_code in (ExitCode.OK, ExitCode.THRESHOLDS_FAILED, ExitCode.MARKED_AS_FAILED):
+            self.result.exit_code = stopped_by
         return self.result
+
+    def _first_executor(self) -> tuple[str, str] | None:
+        """The first scenario's (executor, name): the one k6 names when it refuses a pause."""
+        scenarios = self.options.scenarios if self.options is not None else []
+        return (scenarios[0].executor, scenarios[0].name) if scenarios else None
 
     def _run(self) -> int:
         modules = self.test.modules
@@ -184,16 +231,26 @@ class TestRun:
             return ExitCode.SCRIPT_EXCEPTION
         # Said before any VU starts: a script that imports one of these fails
         # at init, and this says why.
-        for problem in modules.problems():
+        for problem in modules.problems() if self.config.link is None else ():  # a worker's parent said them
             self.log("warning", problem)
+        self.control.status = Status.INIT_VUS
         try:
             # Known before any VU starts: it decides the globals a VU has.
             self.test.compatibility_mode = compatibility_mode(self.config.cli, self.config.process_env)
         except OptionsError as exc:
             self.log("error", str(exc))
             return exc.exit_code
+        first_id = 1
+        if self.config.link is not None:
+            # A worker process's VUs are the run's VUs of its segment (its parent gave it one):
+            # __VU, exec.vu.idInTest and the vu tag number them as one process would.
+            cli = self.config.cli
+            segment = Tuple.of(Segment.parse(cli["execution_segment"]), parse_sequence(cli["execution_segment_sequence"]))
+            self._vu_index = SegmentedIndex(segment)
+            first_id = self._vu_index.next()[1]
+            self.test.split_run = True
         try:
-            first = start_workers(self.test, range(1, 2))[0]
+            first = start_workers(self.test, range(first_id, first_id + 1))[0]
         except (ScriptError, OSError) as exc:
             return self._start_failed(exc)
         self.workers = [first]
@@ -210,6 +267,8 @@ class TestRun:
         except MetricError as exc:
             self.log("error", str(exc))
             return ExitCode.INVALID_CONFIG
+        if self.config.link is not None:
+            return self._run_as_worker(first)  # its parent writes the outputs, with every sample
         try:
             self.test.metrics.outputs.extend(
                 open_outputs(self.options.out, thresholds=self.thresholds, env=self.config.process_env, stdout=self.stdout,
@@ -219,22 +278,50 @@ class TestRun:
             self.log("error", str(exc))
             return ExitCode.GENERIC_ERROR
         assert self.options is not None
+        count = self._process_count()
         try:
-            self.workers += start_workers(self.test, range(2, self.options.planned_vus() + 1))
+            if count > 1:
+                self._start_processes(count)
+            else:
+                self.workers += start_workers(self.test, range(2, self.options.planned_vus() + 1))
             if self._exported & {"setup", "teardown", "handleSummary"}:
                 # Made now: after a Ctrl-C, a new VU's init code would be interrupted.
                 self._lifecycle_vu()
         except (ScriptError, OSError) as exc:
             return self._start_failed(exc)
+        self.control.status = Status.INIT_DONE
         if not self.config.cli.get("quiet"):
             self.stdout.write(self._banner())
             self.stdout.flush()
-        # As in k6: a setup() that failed means no scenarios and no teardown().
-        code = self._setup()
-        if code == ExitCode.OK:
-            self._scenarios()
-            code = self._teardown()
+        if self.processes is not None:
+            code = self._processes_ready()
+            if code:
+                return code
+            with self.test.lock:  # the workers made the test's VUs (the REST API's vus-max counts them)
+                self.test.vus_initialized = self.options.planned_vus()
+        code = ExitCode.OK
+        self.control.pause_from_options(bool(self.options.raw.get("paused")))
+        if self.control.paused and self.api is None:
+            self.log("warning", "the test is paused and no REST API can resume it (see --address): only a signal ends it")
+        if self.control.wait_for_start(self.test.stop):
+            self.control.started = True
+            self.control.status = Status.SETUP
+            # As in k6: a setup() that failed means no scenarios and no teardown().
+            code = self._setup()
+            if code == ExitCode.OK:
+                self.control.status = Status.RUNNING
+                if self.processes is not None:
+                    self._scenarios_in_processes()
+                else:
+                    self._scenarios()
+                self.control.status = Status.TEARDOWN
+                code = self._teardown()
         self.test.metrics.ended = time.time()
+        if self.test.stop.is_set():  # a stop from outside, test.abort(), or a threshold's abort
+            self.control.status = Status.INTERRUPTED
+        else:
+            self.control.ended = True
+            self.control.status = Status.ENDED
         crossed = self._final_thresholds()
         with deep_enough():  # setup()'s data is in the summary, at its depth
             self._summary()
@@ -242,6 +329,8 @@ class TestRun:
             self.progress.stop()
         if code:
             return code
+        if self.processes is not None and self.processes.dead():
+            return ExitCode.GENERIC_ERROR  # the run is incomplete: its results are not the test's
         if self.test.abort_reason is not None:
             return ExitCode.SCRIPT_ABORTED if not self._aborted_by_threshold else ExitCode.THRESHOLDS_FAILED
         if crossed:
@@ -273,7 +362,7 @@ class TestRun:
     # -- configuration ------------------------------------------------------------------
     def _configure(self, first: VUWorker) -> None:
         options = load_options(
-            first.options,
+            first.options if self.config.script_options is None else self.config.script_options,
             config_file=self.config.config_file,
             env=self.config.process_env,
             cli=self.config.cli,
@@ -281,16 +370,20 @@ class TestRun:
             overrides=self.config.overrides,
         )
         self.options = options
-        for warning in options.warnings + options.notices:
+        for warning in options.warnings + options.notices if self.config.link is None else ():
             self.log("warning", warning)
         if options.system_tags is not None:
             self.test.metrics.dropped_tags = frozenset(ALL_SYSTEM_TAGS - set(options.system_tags))
         if options.summary_mode == "full":
             self.collector = SummaryOutput()
             self.test.metrics.outputs.append(self.collector)
+        if self.config.link is not None:
+            # The segment is how the run was split, not an option the script was given.
+            options.raw.update(executionSegment=None, executionSegmentSequence=None)
         self.result.options = options.raw
         self.test.options = options.raw
         self.test.tags = dict(options.tags)
+        self.test.segment = options.segment
         self.test.net = NetConfig(options.raw)
         if options.tcp_debug:
             self.test.net.tcp_debug = TcpDebug(options.tcp_debug, self.log.stream, lambda: self.log.writer)
@@ -298,7 +391,9 @@ class TestRun:
             self.log("warning", "insecureSkipTLSVerify is on: TLS certificates are not verified in this run")
         self.test.modules.configure(options.raw)
         first.call(lambda vu: vu.state.retag())  # the first VU was made before the options were known
-        if options.no_thresholds:
+        if self.config.link is not None:
+            pass  # the parent evaluates thresholds, on every process's samples
+        elif options.no_thresholds:
             for warning in declare_submetrics(options.thresholds, self.test.metrics):
                 self.log("warning", warning)
         else:
@@ -380,7 +475,7 @@ class TestRun:
     # -- scenarios ----------------------------------------------------------------------------
     def _scenarios(self) -> None:
         assert self.options is not None
-        pool = self.pool = VUPool(self.test, self.workers, lambda: self.setup_json)
+        pool = self.pool = VUPool(self.test, self.workers, lambda: self.setup_json, getattr(self, "_next_vu_id", None))
         self.executors = [EXECUTORS[s.executor](s, self.test, pool) for s in self.options.scenarios]
         threads = []
         started = time.monotonic()
@@ -398,8 +493,10 @@ class TestRun:
             thread = threading.Thread(target=start, name=f"scenario-{executor.scenario.name}", daemon=True)
             threads.append(thread)
             thread.start()
-        # Not on a terminal, k6 prints the progress as lines every second (a CI log must not look frozen).
-        quiet = bool(self.config.cli.get("quiet"))
+        # Not on a terminal, k6 prints the progress as lines every second (a CI log must not look frozen);
+        # a worker process draws nothing: its parent samples and draws for every process.
+        worker = self.config.link is not None
+        quiet = bool(self.config.cli.get("quiet")) or worker
         self.progress = Progress(self.stdout, self._frame, quiet=quiet, color=self._color())
         self.progress.start()
         if not quiet:
@@ -410,13 +507,13 @@ class TestRun:
         try:
             while not all(e.finished.is_set() for e in self.executors):
                 now = time.monotonic()
-                if now >= next_vus_sample:
+                if now >= next_vus_sample and not worker:
                     self.test.metrics.add("vus", self.test.vus_active, dict(self.test.tags))
                     self.test.metrics.add("vus_max", len(pool.all), dict(self.test.tags))
                     next_vus_sample += 1.0
                 if now >= next_threshold and self.thresholds:
                     self._check_abort(now - started)
-                    next_threshold = now + _THRESHOLD_PERIOD
+                    next_threshold = now + THRESHOLD_PERIOD
                 self.test.metrics.drain()
                 time.sleep(0.05)
         finally:
@@ -439,13 +536,16 @@ class TestRun:
             f"        script: {self.config.script}",
             f"        output: {outputs}",
             "",
-            f"     scenarios: (100.00%) {count} scenario{'s' if count != 1 else ''}, {options.max_vus()} max VUs, "
+            f"     scenarios: ({float(options.segment.segment.length) * 100:.2f}%) {count} scenario{'s' if count != 1 else ''}, {options.max_vus()} max VUs, "
             f"{format_duration(options.total_duration())} max duration (incl. graceful stop):",
         ]
         for scenario in options.scenarios:
             executor = EXECUTORS[scenario.executor](scenario, self.test, pool)
             lines.append(f"              * {scenario.name}: {executor.describe()}")
         return "\n".join(lines) + "\n\n"
+
+    def _stdout_is_tty(self) -> bool:
+        return _isatty(self.stdout)
 
     def _color(self) -> bool:
         return _isatty(self.stdout) and not self.config.cli.get("no_color")
@@ -468,6 +568,8 @@ class TestRun:
     # -- thresholds and summary -----------------------------------------------------------------
     def _check_abort(self, elapsed: float) -> None:
         failed = evaluate(self.thresholds, self.test.metrics, elapsed)
+        # k6's first look is 2 s in: until then its API shows no verdict (tainted null).
+        self.thresholds_evaluated = self.thresholds_evaluated or elapsed >= THRESHOLD_PERIOD
         if failed and self.test.abort_reason is None:
             self.log("error", crossed_message(failed, aborting=True))
             self._aborted_by_threshold = True
@@ -478,6 +580,7 @@ class TestRun:
         if not self.thresholds:
             return False
         evaluate(self.thresholds, self.test.metrics, self.test.metrics.duration, final=True)
+        self.thresholds_evaluated = True
         crossed = [t for t in self.thresholds if not t.ok]
         if crossed and not self._aborted_by_threshold:  # the abort said so already
             self.log("error", crossed_message(crossed))

@@ -13,6 +13,7 @@ from k6host.net.netconfig import NetConfig
 from k6host.report.log import Log
 from k6host.run.groups import GroupTree
 from k6host.run.metrics import Metrics
+from k6host.run.segments import WHOLE, Tuple
 from k6host.vu.hub import Hub
 
 
@@ -42,6 +43,9 @@ class TestState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (hub.py)
     compatibility_mode: str = "extended"  # k6's: "base" has no `global` alias of globalThis
+    segment: Tuple = WHOLE  # this instance's execution segment: its VUs' numbers in the test
+    # A worker process of one split run (run/processes.py): its numbers are the run's, as in one process.
+    split_run: bool = False
 
     module_path: tuple[str, ...] = ()  # folders of modules beside the installed ones
     modules: Roots = field(init=False)  # each module's root (modules/registry.py)

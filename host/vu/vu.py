@@ -35,6 +35,7 @@ class IterationContext:
     scenario_start: float = 0.0  # unix ms
     iteration_in_scenario: int = 0
     iteration_in_test: int = 0
+    scenario_iteration_in_instance: int = 0  # differs from iteration_in_test with an execution segment
     tags: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     progress: Any = None  # () -> float, the scenario's progress 0..1
@@ -324,6 +325,8 @@ class VU:
             "startTime": c.scenario_start,
             "iterationInScenario": c.iteration_in_scenario,
             "iterationInTest": c.iteration_in_test,
+            "scenarioIterationInInstance": c.scenario_iteration_in_instance,
+            "idInTest": self.state.test.segment.global_index(self.state.id - 1) + 1 if self.state.id > 0 else 0,
             "iterationInInstance": self.state.iteration_in_instance,
             "iter": self.state.iteration_in_instance,
         }

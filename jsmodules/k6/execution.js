@@ -59,7 +59,7 @@ const tags = new Proxy(
 const VU = "VU information"
 exports.vu = {
   get idInInstance() { ctx(VU); return globalThis.__VU },
-  get idInTest() { ctx(VU); return globalThis.__VU },
+  get idInTest() { return ctx(VU).idInTest ?? globalThis.__VU },
   get iterationInInstance() { return ctx(VU).iterationInInstance },
   get iterationInScenario() { return ctx(VU).iterationInScenario },
   get tags() { ctx(VU); return tags },
@@ -71,7 +71,7 @@ exports.scenario = {
   get executor() { return scenarioCtx().executor },
   get startTime() { return scenarioCtx().startTime },
   get progress() { scenarioCtx(); return state().progress },
-  get iterationInInstance() { return scenarioCtx().iterationInTest },
+  get iterationInInstance() { return scenarioCtx().scenarioIterationInInstance },
   get iterationInTest() { return scenarioCtx().iterationInTest },
 }
 

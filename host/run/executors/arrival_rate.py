@@ -73,7 +73,10 @@ class ArrivalRate(Executor):
             finally:
                 growing.clear()
 
-        for offset in self._start_times():
+        owner = s.iteration_tuple()
+        for position, offset in enumerate(self._start_times() if owner is not None else ()):
+            if not owner.owns(position):  # another instance's iteration (execution segments)
+                continue
             if not self._sleep_until(self.started_at + offset):
                 break
             with idle_lock:
@@ -122,3 +125,8 @@ class ArrivalRate(Executor):
 
     def _current_rate(self) -> float:
         raise NotImplementedError
+
+    def _share(self) -> float:
+        """The part of the test's rate this instance fires (k6 scales by the maxVUs split)."""
+        owner = self.scenario.iteration_tuple()
+        return float(owner.segment.length) if owner is not None else 0.0

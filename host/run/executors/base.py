@@ -22,6 +22,7 @@ from k6host.report.progress import (
 )
 from k6host.run.durations import format_duration
 from k6host.run.options import parse_duration
+from k6host.run.segments import SegmentedIndex
 from k6host.run.state import TestState
 from k6host.vu.vu import VU, IterationAborted, IterationContext
 from k6host.vu.workers import VUWorker
@@ -32,12 +33,15 @@ _TICK = 0.05
 class VUPool:
     """Initialized VUs not in use by any scenario; grows on demand (arrival rates)."""
 
-    def __init__(self, test: TestState, workers: list[VUWorker], setup_json: Callable[[], str | None]):
+    def __init__(self, test: TestState, workers: list[VUWorker], setup_json: Callable[[], str | None],
+                 next_id: Callable[[], int] | None = None):
         self.test = test
         self.all = list(workers)
         self._idle = deque(workers)
         self._lock = threading.Lock()
         self._next_id = max((w.id for w in workers), default=0) + 1
+        # A worker process numbers its VUs as its execution segment says (processes.py).
+        self._next_id_from = next_id
         self._setup_json = setup_json
 
     def acquire(self) -> VUWorker | None:
@@ -51,8 +55,11 @@ class VUPool:
     def grow(self) -> VUWorker:
         """Initialize one more VU (its init code runs now, on the hub)."""
         with self._lock:
-            vu_id = self._next_id
-            self._next_id += 1
+            if self._next_id_from is not None:
+                vu_id = self._next_id_from()
+            else:
+                vu_id = self._next_id
+                self._next_id += 1
         worker = VUWorker(self.test, vu_id).start()
         worker.ready.wait()
         if worker.init_error is not None:
@@ -94,6 +101,8 @@ class Executor:
         self.finished = threading.Event()
         shortest = test.options.get("minIterationDuration")
         self.min_iteration = parse_duration(shortest, "minIterationDuration") if shortest else 0.0
+        # Which of the test's iterations this instance's are (execution segments).
+        self._iteration_index = SegmentedIndex(scenario.iteration_tuple() or scenario.et)
 
     # -- to be provided by each executor ---------------------------------------
     def run(self) -> None:
@@ -180,10 +189,12 @@ class Executor:
     def _iterate(self, vu: VU, slot: Slot) -> bool:
         """One iteration on ``vu``; False when it was interrupted."""
         with self._lock:
-            in_test = self.iterations_started
+            in_instance = self.iterations_started
             self.iterations_started += 1
+            in_test = self._iteration_index.next()[1] - 1
         vu.state.context.iteration_in_scenario = slot.iterations
         vu.state.context.iteration_in_test = in_test
+        vu.state.context.scenario_iteration_in_instance = in_test if self.test.split_run else in_instance
         started = time.perf_counter()
         try:
             error, _ = vu.run(self.scenario.exec, slot.iterations, deadline=lambda: slot.deadline)

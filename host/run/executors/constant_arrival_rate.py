@@ -13,7 +13,7 @@ class ConstantArrivalRate(ArrivalRate):
     kind = "constant-arrival-rate"
 
     def _current_rate(self) -> float:
-        return self.scenario.rate / self.scenario.time_unit
+        return self.scenario.rate / self.scenario.time_unit * self._share()
 
     def _total(self) -> float:
         return self.scenario.duration
@@ -26,7 +26,9 @@ class ConstantArrivalRate(ArrivalRate):
 
     def describe(self) -> str:
         s = self.scenario
-        return (
-            f"{s.rate / s.time_unit:.2f} iterations/s for {format_duration(s.duration)} "
-            f"(maxVUs: {s.pre_allocated_vus}-{s.max_vus}, {self._common()})"
-        )
+        # As k6 words it: the rate scaled by this instance's share of maxVUs, and
+        # "maxVUs: N" alone when none are added on demand.
+        unscaled = s.unscaled or s
+        rate = s.rate / s.time_unit * (s.max_vus / unscaled.max_vus) if s.max_vus else 0.0
+        vus = f"{s.pre_allocated_vus}-{s.max_vus}" if s.max_vus > s.pre_allocated_vus else f"{s.pre_allocated_vus}"
+        return f"{rate:.2f} iterations/s for {format_duration(s.duration)} (maxVUs: {vus}, {self._common()})"

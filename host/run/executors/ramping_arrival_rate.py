@@ -14,7 +14,7 @@ class RampingArrivalRate(ArrivalRate):
 
     def _current_rate(self) -> float:
         s = self.scenario
-        return value_at(stage_points(s.start_rate, s.stages), self.elapsed) / s.time_unit
+        return value_at(stage_points(s.start_rate, s.stages), self.elapsed) / s.time_unit * self._share()
 
     def _total(self) -> float:
         return sum(d for d, _ in self.scenario.stages)
@@ -42,8 +42,11 @@ class RampingArrivalRate(ArrivalRate):
 
     def describe(self) -> str:
         s = self.scenario
-        peak = max([s.start_rate] + [r for _, r in s.stages]) / s.time_unit
+        # k6 scales the peak by the segment's length and compares the unscaled VUs.
+        peak = max([s.start_rate] + [r for _, r in s.stages]) / s.time_unit * float(s.et.segment.length)
+        unscaled = s.unscaled or s
+        vus = f"{s.pre_allocated_vus}-{s.max_vus}" if unscaled.max_vus > unscaled.pre_allocated_vus else f"{s.pre_allocated_vus}"
         return (
             f"Up to {peak:.2f} iterations/s for {format_duration(self._total())} over {len(s.stages)} stages "
-            f"(maxVUs: {s.pre_allocated_vus}-{s.max_vus}, {self._common()})"
+            f"(maxVUs: {vus}, {self._common()})"
         )

@@ -56,7 +56,7 @@ class RampingVUs(Executor):
 
     def max_vus(self) -> int:
         s = self.scenario
-        return int(max([s.start_vus] + [target for _, target in s.stages]))
+        return s.et.scale(int(max([s.start_vus] + [target for _, target in s.stages])))
 
     def progress(self) -> float:
         total = self._length()
