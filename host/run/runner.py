@@ -295,6 +295,8 @@ class TestRun(SplitRun):
             self.stdout.flush()
         if self.processes is not None:
             code = self._processes_ready()
+            if self.test.stop.is_set():  # a signal while the workers made their VUs: no setup, no teardown
+                return self._stopped_during_init()
             if code:
                 return code
             with self.test.lock:  # the workers made the test's VUs (the REST API's vus-max counts them)
