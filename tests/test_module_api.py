@@ -292,22 +292,27 @@ def test_two_modules_claiming_one_name_stop_the_run(greet, tmp_path):
     assert "tcp_again.py" in done.stderr
 
 
-def test_an_installed_module_that_fails_to_load(venv, tmp_path):
-    package = tmp_path / "broken"
-    write(package / "pyproject.toml", """\
+def install_broken(venv: Path, tmp_path: Path, name: str, python_module: str) -> None:
+    """Install a package whose entry point for ``name`` names a class its module lacks."""
+    package = tmp_path / python_module
+    write(package / "pyproject.toml", f"""\
         [build-system]
         requires = ["setuptools"]
         build-backend = "setuptools.build_meta"
         [project]
-        name = "k6host-broken-example"
+        name = "{python_module.replace('_', '-')}"
         version = "1"
         [project.entry-points."k6host.modules"]
-        "k6/x/broken" = "k6host_broken_example:Missing"
+        "{name}" = "{python_module}:Missing"
         [tool.setuptools]
-        py-modules = ["k6host_broken_example"]
+        py-modules = ["{python_module}"]
     """)
-    write(package / "k6host_broken_example.py", "VALUE = 1\n")
+    write(package / f"{python_module}.py", "VALUE = 1\n")
     pip_install(venv, package)
+
+
+def test_an_installed_module_that_fails_to_load(venv, tmp_path):
+    install_broken(venv, tmp_path, "k6/x/broken", "k6host_broken_example")
     importing = write(tmp_path / "imports.js", 'import "k6/x/broken"\nexport default function () {}\n')
     done = in_venv(venv, "run", "-q", str(importing))
     assert done.returncode == 107
@@ -481,22 +486,7 @@ def test_a_global_claimed_twice_stops_the_run(greet, tmp_path):
 
 
 def test_a_named_import_of_a_module_that_failed_says_why(venv, tmp_path):
-    # k6host-broken-example is installed by test_an_installed_module_that_fails_to_load (same venv).
-    package = tmp_path / "broken"
-    write(package / "pyproject.toml", """\
-        [build-system]
-        requires = ["setuptools"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "k6host-broken-two"
-        version = "1"
-        [project.entry-points."k6host.modules"]
-        "k6/x/brokentwo" = "k6host_broken_two:Missing"
-        [tool.setuptools]
-        py-modules = ["k6host_broken_two"]
-    """)
-    write(package / "k6host_broken_two.py", "VALUE = 1\n")
-    pip_install(venv, package)
+    install_broken(venv, tmp_path, "k6/x/brokentwo", "k6host_broken_two")
     script = write(tmp_path / "named.js", 'import { Client } from "k6/x/brokentwo"\nexport default function () {}\n')
     done = in_venv(venv, "run", "-q", str(script))
     assert done.returncode == 107

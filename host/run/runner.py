@@ -495,14 +495,8 @@ class TestRun(SplitRun):
             thread = threading.Thread(target=start, name=f"scenario-{executor.scenario.name}", daemon=True)
             threads.append(thread)
             thread.start()
-        # Not on a terminal, k6 prints the progress as lines every second (a CI log must not look frozen);
-        # a worker process draws nothing: its parent samples and draws for every process.
-        worker = self.config.link is not None
-        quiet = bool(self.config.cli.get("quiet")) or worker
-        self.progress = Progress(self.stdout, self._frame, quiet=quiet, color=self._color())
-        self.progress.start()
-        if not quiet:
-            self.log.writer = self.progress.write
+        worker = self.config.link is not None  # its parent samples and draws for every process
+        self._start_progress(quiet=bool(self.config.cli.get("quiet")) or worker)
         # k6 samples vus and vus_max once a second, the first a second in.
         next_vus_sample = started + 1.0
         next_threshold = time.monotonic()
@@ -522,6 +516,15 @@ class TestRun(SplitRun):
             self.log.writer = None
         for thread in threads:
             thread.join(5.0)
+
+    def _start_progress(self, quiet: bool) -> None:
+        """The progress display; not on a terminal, k6 prints it as lines every
+        second (a CI log must not look frozen). A worker process draws nothing:
+        its parent samples and draws for every process."""
+        self.progress = Progress(self.stdout, self._frame, quiet=quiet, color=self._color())
+        self.progress.start()
+        if not quiet:
+            self.log.writer = self.progress.write
 
     def _banner(self) -> str:
         """What k6 prints before a run (its logo aside)."""

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from k6host.engine.interpreter import ScriptError
-from k6host.report.progress import Progress
 from k6host.run.exitcodes import ExitCode
 from k6host.run.executors import EXECUTORS, VUPool
 from k6host.run.metrics import MetricError
@@ -105,11 +104,7 @@ class SplitRun:
         self.test.started = started
         self.test.metrics.started = time.time()
         processes.start(self.setup_json)
-        quiet = bool(self.config.cli.get("quiet"))  # not on a terminal: lines every second, as k6
-        self.progress = Progress(self.stdout, self._frame, quiet=quiet, color=self._color())
-        self.progress.start()
-        if not quiet:
-            self.log.writer = self.progress.write
+        self._start_progress(quiet=bool(self.config.cli.get("quiet")))
         next_vus_sample = started + 1.0
         next_threshold = time.monotonic()
         stopping = False
