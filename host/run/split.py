@@ -147,7 +147,8 @@ class SplitRun:
         """The workers' counters summed, for the progress display; returns vus_max."""
         test = self.test
         test.vus_active = sum(s["vus_active"] for s in statuses)
-        test.vus_initialized = sum(s["vus"] for s in statuses)
+        # Initialized VUs only grow (a worker that has ended reports none): as in one process.
+        test.vus_initialized = max(test.vus_initialized, sum(s["vus"] for s in statuses))
         test.iterations_completed = sum(s["completed"] for s in statuses)
         test.iterations_interrupted = sum(s["interrupted"] for s in statuses)
         for s in statuses:
