@@ -218,7 +218,7 @@ class Engine:
         """Abort running JavaScript (uncatchably) once ``should_stop()`` is true.
 
         It is asked at least every _NUDGE_AFTER seconds while JavaScript runs,
-        however long its native calls take (host/nudge.py), and no more than one
+        however long its native calls take (engine/nudge.py), and no more than one
         native call later.
         """
         counter = ctypes.c_int.from_address(self._context + _COUNTER_OFFSET)

@@ -41,7 +41,7 @@ class TestState:
     vus_active: int = 0
     vus_initialized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (hub.py)
+    hub: Hub = field(default_factory=Hub)  # where the VUs of the run take turns (vu/hub.py)
     compatibility_mode: str = "extended"  # k6's: "base" has no `global` alias of globalThis
     segment: Tuple = WHOLE  # this instance's execution segment: its VUs' numbers in the test
     # A worker process of one split run (run/processes.py): its numbers are the run's, as in one process.

@@ -1,4 +1,4 @@
-// The dashboard page: draws the state the host sends (host/dashboard.py).
+// The dashboard page: draws the state the host sends (host/report/dashboard.py).
 // Live (window.K6HOST_LIVE): the state comes from /events, then one event per
 // period and the summary at the end. In the exported report the same state
 // sits in the page (#k6host-data) and nothing is fetched.
