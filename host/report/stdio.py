@@ -62,6 +62,12 @@ def at_death(fn: Callable[[], None]) -> None:
     _AT_DEATH.append(fn)
 
 
+def forget(fn: Callable[[], None]) -> None:
+    """``fn`` is no longer needed at death (what it ends has ended)."""
+    if fn in _AT_DEATH:
+        _AT_DEATH.remove(fn)
+
+
 def die_of_sigpipe() -> None:
     """End the process as a write to a broken pipe ends a program that does not ignore SIGPIPE."""
     for fn in list(_AT_DEATH):

@@ -267,8 +267,20 @@ class Workers:
             process.stdin.flush()
             worker = Worker(index, segment, process, os.fdopen(read_fd, "rb"))
             self.workers.append(worker)
-            stdio.at_death(lambda process=worker.process: _end_now(process))  # a parent dying of SIGPIPE takes it along
             threading.Thread(target=self._listen, args=(worker,), name=f"worker-{index}", daemon=True).start()
+
+        stdio.at_death(self.end_now)  # a parent dying of SIGPIPE takes its workers along
+
+    def end_now(self) -> None:
+        """Kill every worker and wait for them (briefly): nothing of the run outlives its parent."""
+        for worker in self.workers:
+            worker.process.kill()
+        deadline = time.monotonic() + 1.0
+        for worker in self.workers:
+            try:
+                worker.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
 
     def _listen(self, worker: Worker) -> None:
         while True:
@@ -327,6 +339,7 @@ class Workers:
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait for the workers to end; end the ones that do not."""
+        stdio.forget(self.end_now)
         deadline = time.monotonic() + timeout
         for worker in self.workers:
             try:
@@ -339,12 +352,3 @@ class Workers:
                     worker.process.stdin.close()
                 except OSError:
                     pass
-
-
-def _end_now(process: subprocess.Popen) -> None:
-    """Kill a worker and wait for it (briefly): nothing of the run outlives its parent."""
-    process.kill()
-    try:
-        process.wait(1.0)
-    except subprocess.TimeoutExpired:
-        pass
