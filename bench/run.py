@@ -36,6 +36,7 @@ class Contender:
     # measured here) to the figure the table shows.
     figure: Callable[[dict], float]
     needs_result: bool = True
+    env: dict[str, str] | None = None  # added to the workload's for this contender
 
 
 @dataclass
@@ -46,14 +47,18 @@ class Workload:
     higher_is_better: bool
     contenders: list[Contender]
     env: dict[str, str]
+    # The RESULT key that counts the work done (iterations, round trips,
+    # bytes): each contender's process CPU time is shown per unit of it.
+    per: str = ""
+    per_scale: float = 1.0  # e.g. 1e6: per MB of "bytes"
 
 
 def k6host(script: str, *flags: str) -> list[str]:
     return [sys.executable, "-m", "k6host", "run", "-q", *flags, str(HERE / script)]
 
 
-def k6(script: str) -> list[str]:
-    return [_k6_binary(), "run", "-q", "--no-summary", str(HERE / script)]
+def k6(script: str, *flags: str) -> list[str]:
+    return [_k6_binary(), "run", "-q", "--no-summary", "--address=", *flags, str(HERE / script)]
 
 
 def _k6_binary() -> str:
@@ -87,6 +92,7 @@ def workloads() -> list[Workload]:
                 Contender("asyncio", [sys.executable, str(HERE / "pingpong_asyncio.py")], trips),
             ],
             {"ROUND_TRIPS": "20000"},
+            per="round_trips",
         ),
         Workload(
             "w2", "W2 churn: 10 VUs, connect + 64 B + echo + destroy, 20 s", "iterations/s", True,
@@ -99,6 +105,7 @@ def workloads() -> list[Workload]:
                           iterations),
             ],
             {"VUS": "10", "DURATION": "20s"},
+            per="iterations",
         ),
         Workload(
             # The same run on every core: k6host's default (one process per core) and Locust's
@@ -112,6 +119,7 @@ def workloads() -> list[Workload]:
                                         "--processes", "-1"], iterations),
             ],
             {"VUS": "10", "DURATION": "20s"},
+            per="iterations",
         ),
         Workload(
             "w3", "W3 bulk: one socket, 64 KiB writes, 64 MiB echoed back", "MB/s", True,
@@ -121,6 +129,8 @@ def workloads() -> list[Workload]:
                 Contender("asyncio", [sys.executable, str(HERE / "bulk_asyncio.py")], mbps),
             ],
             {"BULK_MIB": "64"},
+            per="bytes",
+            per_scale=1e6,
         ),
         Workload(
             "w4", f"W4 memory: {vus} VUs each holding an open socket and sleeping", "peak MiB of RSS per VU", False,
@@ -149,7 +159,28 @@ def workloads() -> list[Workload]:
             ],
             {},
         ),
+        Workload(
+            "w7", "W7 empty iterations: one VU, `export default function () {}`, 5 s", "iterations/s", True,
+            [
+                Contender("k6host", k6host("empty.js", "--processes", "1"), iterations),
+                Contender("k6host 100k records", k6host("empty.js", "--processes", "1"), iterations,
+                          env={"RECORDS_FILE": str(RECORDS)}),
+                # --no-summary would skip handleSummary, which prints the count.
+                Contender("k6", [_k6_binary(), "run", "-q", "--address=", str(HERE / "empty.js")], iterations),
+            ],
+            {},
+            per="iterations",
+        ),
     ]
+
+
+# W7's records, written once per run of this harness (see main).
+RECORDS = Path(os.environ.get("TMPDIR", "/tmp")) / f"k6host-bench-records-{os.getpid()}.json"
+
+
+def write_records(count: int = 100_000) -> None:
+    records = [{"id": i, "name": f"user{i}", "email": f"user{i}@example.com", "active": i % 2 == 0} for i in range(count)]
+    RECORDS.write_text(json.dumps(records))
 
 
 def start_echo() -> tuple[subprocess.Popen, int]:
@@ -159,25 +190,30 @@ def start_echo() -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-# Runs a command and prints its peak RSS: RUSAGE_CHILDREN of a process with
-# exactly one child is that child's own figure.
+# Runs a command and prints its peak RSS and the CPU time it used (user +
+# system, its own child processes included): RUSAGE_CHILDREN of a process
+# with exactly one child is that child's own figure.
 _MEASURE = (
     "import resource, subprocess, sys\n"
     "code = subprocess.call(sys.argv[1:])\n"
-    "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print('MAXRSS_KB', u.ru_maxrss, 'CPU_S', u.ru_utime + u.ru_stime, file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
-_MAXRSS = re.compile(r"MAXRSS_KB (\d+)")
+_MEASURED = re.compile(r"MAXRSS_KB (\d+) CPU_S ([0-9.]+)")
 
 
-def run_once(contender: Contender, env: dict[str, str]) -> float:
+def run_once(contender: Contender, env: dict[str, str], per: str, scale: float) -> tuple[float, float | None]:
+    """The contender's figure, and its CPU µs per ``scale`` units of ``per`` (None without)."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *contender.command], env=env, capture_output=True, text=True, timeout=TIMEOUT
+        [sys.executable, "-c", _MEASURE, *contender.command], env={**env, **(contender.env or {})},
+        capture_output=True, text=True, timeout=TIMEOUT,
     )
     record: dict = {"wall_s": time.perf_counter() - started}
-    rss = _MAXRSS.search(done.stderr)
-    record["maxrss_kb"] = int(rss.group(1)) if rss else 0
+    measured = _MEASURED.search(done.stderr)
+    record["maxrss_kb"] = int(measured.group(1)) if measured else 0
+    record["cpu_s"] = float(measured.group(2)) if measured else 0.0
     # k6host's console lines quote the message as logfmt does: unescape it.
     text = (done.stdout + done.stderr).replace('\\"', '"')
     match = RESULT.search(text)
@@ -185,16 +221,28 @@ def run_once(contender: Contender, env: dict[str, str]) -> float:
         raise RuntimeError(f"{contender.name} failed ({done.returncode}):\n{text[-2000:]}")
     if match:
         record.update(json.loads(match.group(1)))
-    return contender.figure(record)
+    units = record.get(per) / scale if per and record.get(per) else None
+    cpu = record["cpu_s"] * 1e6 / units if units else None
+    return contender.figure(record), cpu
 
 
-def run_workload(workload: Workload, runs: int, port: int) -> list[tuple[str, float, list[float]]]:
+Row = tuple[str, float, list[float], float | None]  # name, median, runs, median CPU µs per unit
+
+
+def run_workload(workload: Workload, runs: int, port: int) -> list[Row]:
     env = {**os.environ, "TCP_ECHO_HOST": "127.0.0.1", "TCP_ECHO_PORT": str(port), **workload.env}
     samples: dict[str, list[float]] = {c.name: [] for c in workload.contenders}
+    cpus: dict[str, list[float]] = {c.name: [] for c in workload.contenders}
     for _ in range(runs):
         for contender in workload.contenders:
-            samples[contender.name].append(run_once(contender, env))
-    return [(name, statistics.median(values), values) for name, values in samples.items()]
+            figure, cpu = run_once(contender, env, workload.per, workload.per_scale)
+            samples[contender.name].append(figure)
+            if cpu is not None:
+                cpus[contender.name].append(cpu)
+    return [
+        (name, statistics.median(values), values, statistics.median(cpus[name]) if cpus[name] else None)
+        for name, values in samples.items()
+    ]
 
 
 def _figure(value: float) -> str:
@@ -226,6 +274,8 @@ def main() -> int:
     if chosen - known:
         parser.error(f"unknown workload(s) {sorted(chosen - known)}; known: {sorted(known)}")
     print(f"machine: {machine()}")
+    if not chosen or "w7" in chosen:
+        write_records()
     echo, port = start_echo()
     try:
         for workload in workloads():
@@ -233,14 +283,18 @@ def main() -> int:
                 continue
             rows = run_workload(workload, args.runs, port)
             base = rows[0][1]
-            print(f"\n{workload.title} ({workload.unit}, median of {args.runs})")
-            for name, median, values in rows:
+            unit = "MB" if workload.per_scale == 1e6 else workload.per.rstrip("s").replace("_", " ")
+            per = f", CPU µs per {unit}" if workload.per else ""
+            print(f"\n{workload.title} ({workload.unit}{per}, median of {args.runs})")
+            for name, median, values, cpu in rows:
                 # k6host's figure over this contender's: for speeds >1 is better,
                 # for memory and time <1 is.
                 ratio = base / median if median else float("nan")
                 runs = ", ".join(_figure(v) for v in values)
-                print(f"  {name:<16} {_figure(median):>12}   k6host/this = {ratio:5.2f}   runs: {runs}")
+                cpu_text = f"   CPU {cpu:8.3g} µs" if cpu is not None else ""
+                print(f"  {name:<20} {_figure(median):>12}   k6host/this = {ratio:5.2f}{cpu_text}   runs: {runs}")
     finally:
+        RECORDS.unlink(missing_ok=True)
         echo.terminate()
         echo.wait(timeout=10)
     return 0
