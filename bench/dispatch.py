@@ -1,10 +1,11 @@
 """The cost of one event dispatch into JavaScript: one data event delivered
-to a real socket's listener through the VU's event pump (host.drive).
+to a real socket's listener by the VU's event loop (VU._drive, one direct
+call into the engine per wake-up).
 
     python bench/dispatch.py [--events N] [--heap OBJECTS] [--repeat R]
 
-The events are synthetic (the pump is handed a 4-byte data event each time
-it asks) so that only the host's and the engine's cost is measured, not the
+The events are synthetic (each turn of the loop queues a 4-byte data event)
+so that only the host's and the engine's cost is measured, not the
 network. Prints medians over R runs of µs per event, and of the first and
 the last tenth of the events: if the host left live objects behind per event,
 the engine's GC would grow and the last tenth would cost more.
@@ -50,22 +51,23 @@ def measure(events: int, heap: int) -> list[float]:
         env = {"TCP_ECHO_HOST": echo.host, "TCP_ECHO_PORT": str(echo.port), "HEAP": str(heap), "EVENTS": str(events)}
         vu = VU(TestState(script=path, env=env, log=Log(open(os.devnull, "w"))), 1)
         vu.init()
-        real_wait = vu._wait
+        real_turn = vu.loop.run_once
         stamps: list[float] = []
         connected: list[bool] = []
         vu.engine.export("bench.connected", lambda: connected.append(True))
 
-        def wait():
-            # Once connected, every call is answered with one data event.
+        def turn(wait):
+            # Once connected, every turn of the loop queues one data event.
             if connected and len(stamps) < events + 1:
                 stamps.append(time.perf_counter())
                 if len(stamps) <= events:
                     vu.loop.events.append(["k6/x/tcp", "data", 1, b"ping"])
-                    return vu._take_events()  # as a real wake-up hands them over
-            return real_wait()
+                    return None
+            return real_turn(wait)
 
-        vu.engine.export("vu.wait", wait)
-        error, _ = vu.run("default", 0, deadline=lambda: None)
+        vu.loop.run_once = turn
+        error, _ = vu.run("default", deadline=lambda: None)
+        stamps.append(time.perf_counter())  # the last event's dispatch ended the iteration
         assert error is None, error
         vu.close()
         tenth = events // 10

@@ -260,22 +260,39 @@
   }
 
   // ---- iterations -----------------------------------------------------------
+  // The host calls these directly (Engine.call), runs the promise jobs they
+  // queue, and delivers events between those runs (VU.run).
   function settle(errorText, value) {
     py("vu.settled", errorText, value === undefined ? null : JSON.stringify(value))
   }
+  // What k6/execution tells of the scenario (or setup/teardown) the VU is in;
+  // the host sends it when it changes.
+  let scenario = {}
+  host.setScenario = function (facts) {
+    scenario = facts
+  }
   // Runs one call of fn (an iteration, or setup/teardown when wantValue).
   // Returns true when it finished synchronously without error and no value
-  // is wanted, so the common sync iteration costs no further crossing.
-  host.iterate = function (fn, iter, arg, wantValue, ctx) {
+  // is wanted, so the common sync iteration costs no crossing back.
+  // fn gets setup()'s data, as in k6.
+  host.iterate = function (fn, wantValue, iter, inScenario, inTest, scenarioInInstance) {
     // __ITER counts a VU's iterations across scenarios, as in k6.
-    g.__ITER = ctx.iter
-    host.ctx = ctx
+    g.__ITER = iter
+    host.ctx = {
+      scenario: scenario.scenario,
+      executor: scenario.executor,
+      startTime: scenario.startTime,
+      idInTest: scenario.idInTest,
+      iterationInScenario: inScenario,
+      iterationInTest: inTest,
+      scenarioIterationInInstance: scenarioInInstance,
+      iterationInInstance: iter,
+    }
     // What the last iteration left pending can no longer settle: let it go.
     pendingPromises.clear()
-    queueMicrotask(host.drive)
     let r
     try {
-      r = fn(arg)
+      r = fn(host.setupData)
     } catch (e) {
       const text = host.errorText(e)
       // A null has no stack: say at least which function ran.
@@ -283,7 +300,8 @@
       return false
     }
     if (r === null || typeof r !== "object" || typeof r.then !== "function") {
-      settle(null, wantValue ? r : undefined)
+      if (!wantValue) return true
+      settle(null, r)
       return false
     }
     r.then(
@@ -310,35 +328,7 @@
     host.outbox = null
   }
 
-  // The event pump of an iteration: it runs as a promise job inside the one
-  // eval that started the iteration, asks Python for the VU's next events
-  // (Python waits on the selector when no other job is pending), delivers
-  // them, and queues itself behind the jobs they caused. So events reach
-  // JavaScript without a new eval (and its full GC) each time.
-  // Python answers "not yet" while promise jobs are pending (events are
-  // macrotasks); one hop to the back of the job queue first lets the jobs
-  // an await chain queues behind the pump run, which saved two of the five
-  // crossings of a churn iteration (bench/churn.js).
-  let hopped = false
-  host.drive = function () {
-    if (!hopped) {
-      hopped = true
-      queueMicrotask(host.drive)
-      return
-    }
-    hopped = false
-    let events
-    try {
-      events = rawCall("vu.wait")
-    } catch (e) {
-      host.fault(e)
-      return
-    }
-    if (events === null || events === undefined) return
-    host.dispatch(events)
-    queueMicrotask(host.drive)
-  }
-
+  // Events from the host, each [module, kind, ...], for the module's handler.
   host.dispatch = function (events) {
     const handlers = host.handlers
     for (let i = 0; i < events.length; i++) {

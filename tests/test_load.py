@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 
 EXTERNAL_ABORT = 105
 SUMMARY = "TOTAL RESULTS"
@@ -177,21 +176,18 @@ export default async function () {
     assert errors and errors[0].split(":")[1].split()[0] == str(100 - outcomes["open"]), errors
 
 
-def test_too_few_descriptors_for_the_vus_is_a_clear_error(tmp_path):
-    """Each VU needs descriptors of its own: running out while creating VUs must end the run, not hang it."""
+def test_vus_need_no_descriptor_of_their_own(tmp_path):
+    """A VU's sockets go into the hub's one epoll (each VU had an epoll of its
+    own, and 100 VUs ran out of 64 descriptors): 100 VUs now start and run
+    under a limit of 16. Running out in connects is the test above."""
     script = tmp_path / "vus.js"
     script.write_text("""
 export const options = { vus: 100, iterations: 100 }
 export default function () {}
 """)
-    try:
-        # One process: the descriptor limit is per process, and split over two the VUs would fit.
-        done = _k6host(script, "--processes", "1", nofile=64, timeout=20)
-    except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it
-        pytest.fail(f"hung while creating VUs past the descriptor limit:\n{(exc.stderr or b'')[-2000:]!r}")
-    assert done.returncode != 0
-    assert "too many open files" in done.stderr.lower(), done.stderr[-2000:]
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    done = _k6host(script, "--processes", "1", nofile=16, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "100 complete and 0 interrupted iterations" in done.stdout, done.stdout[-2000:]
 
 
 # -- Ctrl-C under load ----------------------------------------------------------------------------------

@@ -118,8 +118,9 @@ class ModuleLoop:
         """Call ``callback(mask)`` when ``fileobj`` is ready (selectors' EVENT_READ/WRITE)."""
         self._loop.watch(fileobj, mask, callback)
 
-    def unwatch(self, fileobj: Any) -> None:
-        self._loop.unwatch(fileobj)
+    def unwatch(self, fileobj: Any, closing: bool = False) -> None:
+        """Stop watching; ``closing``: it is about to be closed (saves a system call)."""
+        self._loop.unwatch(fileobj, closing)
 
     def idle(self, fileobj: Any, idle: bool = True) -> None:
         """A watched fd that must not keep an iteration going (as Node's unref())."""
@@ -167,7 +168,9 @@ class ModuleVU:
     def connection(self, host: str, tags: Mapping[str, str], debug_id: int = 0) -> Connection:
         """A TCP/TLS connection on this VU's loop that obeys the run's options and
         records k6's tcp_* metrics with ``tags``: ``conn.open(host, port, tls,
-        idle_timeout_ms)``, then its pyee events (see k6host.net.connection).
+        idle_timeout_ms)``, then its events: pyee listeners added with
+        ``conn.on(event, fn)``, or one ``conn.sink = fn(event, *args)`` for
+        them all (see k6host.net.connection).
         With --tcp-debug its steps are logged, as socket ``debug_id``."""
         vu, net = self._vu, self._vu.test.net
         make = Connection if net.tcp_debug is None else net.tcp_debug.connection_class(debug_id, self._who)

@@ -1,8 +1,10 @@
 """One TCP (optionally TLS) connection, driven by a VU's event loop.
 
-A :class:`Connection` announces what happens to it through pyee events and
-records k6's ``tcp_*`` metrics itself, so no metric costs a crossing into
-JavaScript:
+A :class:`Connection` announces what happens to it as events, and records
+k6's ``tcp_*`` metrics itself, so no metric costs a crossing into JavaScript.
+Each event goes to ``sink(event, *args)``: by default pyee listeners added
+with :meth:`Connection.on`; the tcp module sets a sink of its own, one call
+per event on the hot path.
 
 - ``connect(local_ip, local_port, remote_ip, remote_port)``
 - ``connect_error(reason)``: the connection could not be opened
@@ -23,7 +25,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from typing import Callable
+from typing import Any, Callable
 
 from pyee import EventEmitter
 
@@ -89,7 +91,7 @@ def _alert_behind(sock: socket.socket, exc: BaseException) -> BaseException:
     return exc
 
 
-class Connection(EventEmitter):
+class Connection:
     def __init__(
         self,
         loop: EventLoop,
@@ -98,7 +100,8 @@ class Connection(EventEmitter):
         resolve: Callable[[str, int], list[tuple[str, int]]],
         tls_context: Callable[[], ssl.SSLContext],
     ):
-        super().__init__()
+        self._emitter: EventEmitter | None = None  # made by the first on()
+        self.sink: Callable[..., None] = self._to_listeners
         self._loop = loop
         self._record = record  # (metric, value, tags): a sample with the VU's tags
         self.tags = tags
@@ -153,10 +156,10 @@ class Connection(EventEmitter):
         self._remote = (ip, port)
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            # Made non-blocking: setblocking() after would cost an ioctl.
+            sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         except OSError as exc:
             return self._fail(self._dial_reason(exc))
-        sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         err = sock.connect_ex((ip, port))
@@ -207,12 +210,12 @@ class Connection(EventEmitter):
         local = self._sock.getsockname()
         self._watch(READ, self._on_ready)
         self._arm_timeout()
-        self.emit("connect", local[0], local[1], self._remote[0], self._remote[1])
+        self.sink("connect", local[0], local[1], self._remote[0], self._remote[1])
 
     def _fail(self, reason: str) -> None:
         self._drop_socket()
         self._metric("tcp_errors", 1)
-        self.emit("connect_error", reason)
+        self.sink("connect_error", reason)
 
     # -- reading and writing ----------------------------------------------------
     def _on_ready(self, mask: int) -> None:
@@ -238,7 +241,7 @@ class Connection(EventEmitter):
             self._last_read = time.monotonic()
             self._metric("tcp_reads", 1)
             self._metric("data_received", len(chunk))
-            self.emit("data", chunk)
+            self.sink("data", chunk)
             # A TLS record may hold more than one recv() returned; plain
             # sockets wait for the selector again.
             if self.closed or not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
@@ -283,7 +286,7 @@ class Connection(EventEmitter):
                 continue
             self._out.popleft()
             if self._mask & WRITE:  # it was queued: JavaScript is waiting for it
-                self.emit("written", entry[0], entry[2], None)
+                self.sink("written", entry[0], entry[2], None)
         self._watch(READ | WRITE if self._out else READ, self._on_ready)
 
     # -- timeouts ---------------------------------------------------------------
@@ -305,7 +308,7 @@ class Connection(EventEmitter):
         if idle + 1e-4 >= self._timeout:
             self._metric("tcp_timeouts", 1)
             self._last_read = time.monotonic()
-            self.emit("timeout")
+            self.sink("timeout")
         self._arm_timeout()
 
     # -- closing ----------------------------------------------------------------
@@ -315,9 +318,9 @@ class Connection(EventEmitter):
         for entry in self._out:
             if entry[2]:
                 self._metric("tcp_partial_writes", 1, entry[3])
-            self.emit("written", entry[0], entry[2], reason)
+            self.sink("written", entry[0], entry[2], reason)
         self._out.clear()
-        self.emit("error", method, reason)
+        self.sink("error", method, reason)
         self._finish()
 
     def _finish(self) -> None:
@@ -325,7 +328,7 @@ class Connection(EventEmitter):
         if self.closed:
             return
         self.close()
-        self.emit("close")
+        self.sink("close")
 
     def close(self) -> int:
         """Close now, quietly (the script called destroy()); returns the bytes
@@ -349,7 +352,7 @@ class Connection(EventEmitter):
 
     def _drop_socket(self) -> None:
         if self._sock is not None:
-            self._loop.unwatch(self._sock)
+            self._loop.unwatch(self._sock, closing=True)
             self._mask, self._watching = 0, None
             try:
                 self._sock.close()
@@ -379,6 +382,17 @@ class Connection(EventEmitter):
         self._idle = idle
         if self._sock is not None and self._mask:
             self._loop.idle(self._sock, idle)
+
+    # -- events -----------------------------------------------------------------
+    def on(self, event: str, f: Callable[..., None] | None = None) -> Any:
+        """Add a listener for ``event`` (pyee's ``on``, usable as a decorator)."""
+        if self._emitter is None:
+            self._emitter = EventEmitter()
+        return self._emitter.on(event, f) if f is not None else self._emitter.on(event)
+
+    def _to_listeners(self, event: str, *args: Any) -> None:
+        if self._emitter is not None:
+            self._emitter.emit(event, *args)
 
     # -- helpers ----------------------------------------------------------------
     def _watch(self, mask: int, callback: Callable[[int], None]) -> None:

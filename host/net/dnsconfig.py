@@ -7,6 +7,7 @@ connection is made to the one address selected, not to each in turn.
 
 from __future__ import annotations
 
+import functools
 import random
 import socket
 import threading
@@ -18,6 +19,20 @@ from k6host.run.durations import SECOND, DurationError, parse_extended
 SELECTS = ("first", "random", "roundRobin")
 POLICIES = ("preferIPv4", "preferIPv6", "onlyIPv4", "onlyIPv6", "any")
 DEFAULT = {"ttl": "5m", "select": "random", "policy": "preferIPv4"}
+
+
+
+@functools.lru_cache(maxsize=1024)
+def ip_literal(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address as written (a scoped IPv6
+    address, with ``%zone``, is not: the lookup resolves its zone)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
 
 
 class DnsError(ValueError):
@@ -85,6 +100,8 @@ class Resolver:
 
     def lookup(self, host: str, port: int) -> list[tuple[str, int]]:
         """Every address of ``host`` the policy allows, cached for ``ttl``."""
+        if ip_literal(host):  # nothing to look up, as in Go's dialer
+            return [(host, port)]
         key = (host, port)
         now = time.monotonic()
         with self._lock:

@@ -230,17 +230,17 @@ def _restrict(context: ssl.SSLContext, versions: tuple[Any, Any], ciphers: str |
 def host_problem(host: str) -> str | None:
     """What is wrong with ``host`` as a connect() host (a name or an IP
     address, no port), or None."""
-    shown = json.dumps(host, ensure_ascii=False)
     if not host or len(host) > 253:
-        return f"invalid host {shown}"
+        return f"invalid host {json.dumps(host, ensure_ascii=False)}"
     if host.count(":") == 1 or (host.startswith("[") and "]:" in host):
-        return f"invalid host {shown}: a host must not contain a port (the port is connect()'s first argument)"
+        return (f"invalid host {json.dumps(host, ensure_ascii=False)}: "
+                "a host must not contain a port (the port is connect()'s first argument)")
     if not host.isascii():
         try:
             host.encode("idna")
         except UnicodeError as exc:
             reason = str(exc.__cause__ or exc).split(": ")[-1]
-            return f"invalid host {shown}: not a valid host name ({reason})"
+            return f"invalid host {json.dumps(host, ensure_ascii=False)}: not a valid host name ({reason})"
     return None
 
 

@@ -145,7 +145,16 @@ class DebugConnection(Connection):
         self._say(f"write {len(data)} bytes", data)
         return super().write(data, write_id, tags)
 
-    def emit(self, event: str, *args: Any, **kwargs: Any) -> bool:
+    # Every event passes here on its way to the sink the module set.
+    @property
+    def sink(self) -> Callable[..., None]:
+        return self._report
+
+    @sink.setter
+    def sink(self, sink: Callable[..., None]) -> None:
+        self._sink = sink
+
+    def _report(self, event: str, *args: Any) -> None:
         if event == "connect":
             self._say(f"connect {_address(args[0], args[1])} -> {_address(args[2], args[3])}")
         elif event == "connect_error":
@@ -160,7 +169,7 @@ class DebugConnection(Connection):
             self._say("closed by the peer or an error")
         elif event == "written" and args[2] is not None:
             self._say(f"write {args[0]} failed after {args[1]} bytes: {args[2]}")
-        return super().emit(event, *args, **kwargs)
+        self._sink(event, *args)
 
     def close(self) -> int:
         if not self.closed and not self._finishing:

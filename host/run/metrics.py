@@ -308,20 +308,23 @@ class Metrics:
     def add_many(self, samples: list[tuple[str, float, dict[str, str], float]]) -> None:
         """Record (name, value, tags, time) samples under one lock."""
         with self._lock:
+            metrics, dropped = self._metrics, self.dropped_tags
+            written = self.samples is not None or self.outputs
             for name, value, tags, when in samples:
-                tags = well_formed_tags(tags)  # a lone surrogate could not be written out
-                if self.dropped_tags:
-                    tags = {k: v for k, v in tags.items() if k not in self.dropped_tags}
-                metric = self._metrics.get(name)
+                if dropped:
+                    tags = {k: v for k, v in tags.items() if k not in dropped}
+                metric = metrics.get(name)
                 if metric is None:
                     raise MetricError(f"no metric named {name!r}")
                 metric.observed = True
                 metric.sink.add(value, when)
-                for sub_tags, sink in metric.submetrics.values():
-                    if all(tags.get(k) == v for k, v in sub_tags.items()):
-                        sink.add(value, when)
-                if self.samples is not None or self.outputs:
-                    sample = Sample(name, value, tags, when)
+                if metric.submetrics:
+                    for sub_tags, sink in metric.submetrics.values():
+                        if all(tags.get(k) == v for k, v in sub_tags.items()):
+                            sink.add(value, when)
+                if written:
+                    # Only what is written out needs it: a lone surrogate cannot be.
+                    sample = Sample(name, value, well_formed_tags(tags), when)
                     if self.samples is not None:
                         self.samples.append(sample)
                     for output in self.outputs:

@@ -425,10 +425,12 @@ class TestRun(SplitRun):
             vu.set_setup_data(arg_json)
             vu.enter_lifecycle(name if name in ("setup", "teardown") else "")
             try:
-                error, value = vu.run(name, 0, deadline=lambda: deadline, want_value=True, stop=done)
+                error, value = vu.run(name, deadline=lambda: deadline, want_value=True, stop=done)
                 return error, value, False
             except IterationAborted:
                 return None, None, True
+            finally:
+                vu.metrics.flush()
 
         return worker.call(job)
 

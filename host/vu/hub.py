@@ -7,6 +7,9 @@ iterations than the same 10 run one after another). Here a VU runs until it
 would wait (for its sockets, a timer, sleep(), its next job), then the hub
 runs the next ready VU, and waits on one epoll for all of them when none is.
 
+The hub's one epoll holds every VU's sockets; their readiness goes to the
+VU's EventLoop (loop.py), which wakes the VU.
+
 A VU's JavaScript is suspended mid-call when it waits: greenlet saves that
 part of the C stack (QuickJS's frames included) and puts it back when the VU
 resumes. A VU that runs long without waiting (a busy script) gives way every
@@ -22,9 +25,12 @@ import os
 import select
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import greenlet
+
+if TYPE_CHECKING:
+    from k6host.vu.loop import EventLoop
 
 T = TypeVar("T")
 
@@ -45,23 +51,25 @@ def _report(exc: BaseException) -> None:
 
 
 class _Park:
-    """One wait of one VU: for an fd to be readable, a deadline, or a stop flag."""
+    """One wait of one VU: for a deadline, a stop flag, or a wake() with its reason."""
 
-    __slots__ = ("glet", "fd", "stop", "reason", "done")
+    __slots__ = ("glet", "stop", "reason", "done")
 
-    def __init__(self, glet: greenlet.greenlet, fd: int | None, stop: threading.Event | None, reason: object):
-        self.glet, self.fd, self.stop, self.reason, self.done = glet, fd, stop, reason, False
+    def __init__(self, glet: greenlet.greenlet, stop: threading.Event | None, reason: object):
+        self.glet, self.stop, self.reason, self.done = glet, stop, reason, False
 
 
 class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._posts: collections.deque[Callable[[], None]] = collections.deque()
-        # The poller and the pipe that wakes it live as long as the thread does.
+        # One epoll for the whole run: every VU's sockets (each VU's EventLoop
+        # registers them, and is told of their readiness: ``owners``) and the
+        # pipe that wakes the hub; both live as long as the hub's thread does
+        # (the epoll longer if a socket is still in it).
+        self.epoll = select.epoll()
+        self.owners: dict[int, EventLoop] = {}
         self._wake_r = self._wake_w = -1
-        self._poller: Any = None
-        self._armed: set[int] = set()
-        self._by_fd: dict[int, _Park] = {}
         self._ready: collections.deque[greenlet.greenlet] = collections.deque()
         self._timers: list[tuple[float, int, _Park]] = []
         self._stoppable: set[_Park] = set()
@@ -88,9 +96,9 @@ class Hub:
                 self._wake_r, self._wake_w = os.pipe()
                 os.set_blocking(self._wake_r, False)
                 os.set_blocking(self._wake_w, False)
-                self._poller = select.epoll()
-                self._poller.register(self._wake_r, select.EPOLLIN)
-                self._armed = set()
+                if self.epoll.closed:
+                    self.epoll = select.epoll()
+                self.epoll.register(self._wake_r, select.EPOLLIN)
                 self._thread = threading.Thread(target=self._main, name="vus", daemon=True)
                 self._thread.start()
             try:
@@ -113,17 +121,13 @@ class Hub:
         current = greenlet.getcurrent()
         return self._root is not None and current is not self._root and current.parent is self._root
 
-    def wait(
-        self, fd: int | None, timeout: float | None, stop: threading.Event | None = None, reason: object = None
-    ) -> None:
-        """Let other VUs run until ``fd`` is readable, ``timeout`` seconds
-        pass, ``stop`` is set, or :meth:`wake` is called with this ``reason``."""
+    def wait(self, timeout: float | None, stop: threading.Event | None = None, reason: object = None) -> None:
+        """Let other VUs run until ``timeout`` seconds pass, ``stop`` is set,
+        or :meth:`wake` is called with this ``reason`` (a VU's EventLoop
+        waits so for its sockets)."""
         if stop is not None and stop.is_set():
             return
-        park = _Park(greenlet.getcurrent(), fd, stop, reason)
-        if fd is not None:
-            self._arm(fd)
-            self._by_fd[fd] = park
+        park = _Park(greenlet.getcurrent(), stop, reason)
         if timeout is not None:
             heapq.heappush(self._timers, (time.monotonic() + max(timeout, 0.0), next(self._seq), park))
         if stop is not None:
@@ -166,7 +170,7 @@ class Hub:
         while not box:
             if should_stop():
                 raise InterruptedError("the test is stopping")
-            self.wait(None, _STOP_POLL, None, reason)
+            self.wait(_STOP_POLL, None, reason)
         ok, value = box[0]
         if not ok:
             raise value
@@ -184,22 +188,8 @@ class Hub:
             return
         park.done = True
         self._current_park.pop(park.glet, None)
-        if park.fd is not None and self._by_fd.get(park.fd) is park:
-            del self._by_fd[park.fd]
         self._stoppable.discard(park)
         self._ready.append(park.glet)
-
-    def _arm(self, fd: int) -> None:
-        # One-shot: a VU's epoll is watched only while the VU waits on it.
-        mask = select.EPOLLIN | select.EPOLLONESHOT
-        if fd in self._armed:
-            try:
-                self._poller.modify(fd, mask)
-                return
-            except FileNotFoundError:  # a closed VU's fd (closing left the poller), reused
-                pass
-        self._poller.register(fd, mask)
-        self._armed.add(fd)
 
     def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -225,8 +215,9 @@ class Hub:
 
     def _close_locked(self) -> None:
         """The thread ends: the next post starts a new one (holding the lock)."""
-        self._poller.close()
-        os.close(self._wake_r)
+        os.close(self._wake_r)  # which takes it out of the epoll
+        if not self.owners:  # no VU's socket is left in it
+            self.epoll.close()
         os.close(self._wake_w)
         self._ended, self._thread, self._root = self._thread, None, None
 
@@ -266,19 +257,19 @@ class Hub:
             self._gather(timeout)
 
     def _gather(self, timeout: float) -> None:
-        """Make ready the VUs whose fd is readable, whose time is up, or whose
-        stop flag is set (waiting up to ``timeout`` for the first of them)."""
-        for fd, _ in self._poller.poll(timeout):
-            if fd == self._wake_r:
+        """Make ready the VUs whose sockets are ready, whose time is up, or
+        whose stop flag is set (waiting up to ``timeout`` for the first of them)."""
+        owners = self.owners
+        for fd, events in self.epoll.poll(timeout):
+            loop = owners.get(fd)
+            if loop is not None:
+                loop.ready(fd, events)
+            elif fd == self._wake_r:
                 try:
                     while os.read(self._wake_r, 4096):
                         pass
                 except BlockingIOError:
                     pass
-                continue
-            park = self._by_fd.get(fd)
-            if park is not None:
-                self._resume(park)
         now = self._last_poll = time.monotonic()
         timers = self._timers
         while timers and timers[0][0] <= now:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from k6host.engine.interpreter import ERROR_KEY, Engine, HostError, ScriptError
+from k6host.engine.interpreter import Engine, HostError, Json, ScriptError
 from k6host.engine.loader import ModuleMap, jsmodules_dir
 from k6host.modules.api import Instance, ModuleVU
 from k6host.report.log import stack_for_log
@@ -88,24 +88,37 @@ class VUState:
 
 class VUMetrics:
     """Adds the VU's own tags (scenario, group, exec.vu.tags) under each sample's,
-    and hands samples to the run's Metrics in batches: at the end of every
-    iteration, and whenever a batch fills up."""
+    and hands samples to the run's Metrics in batches: when a batch fills up,
+    at the end of an iteration once PERIOD has passed since the last batch
+    (a batch per short iteration kept the main thread busy taking them in),
+    and at the end of each job the VU runs."""
 
     BATCH = 256
+    PERIOD = 0.02
 
     def __init__(self, vu: VU):
         self._vu = vu
         self._batch: list[tuple[str, float, dict[str, str], float]] = []
+        self._sent = 0.0  # time.monotonic() of the last batch
 
     def add(self, name: str, value: float, tags: dict[str, str]) -> None:
-        self._batch.append((name, value, {**self._vu.state.sample_tags, **tags}, time.time()))
+        # The VU's tags are shared, not copied, when a sample adds none:
+        # retag() replaces that dict, never changes it.
+        base = self._vu.state.sample_tags
+        self._batch.append((name, value, {**base, **tags} if tags else base, time.time()))
         if len(self._batch) >= self.BATCH:
             self.flush()
 
     def flush(self) -> None:
         if self._batch:
             batch, self._batch = self._batch, []
+            self._sent = time.monotonic()
             self._vu.test.metrics.submit(batch)
+
+    def flush_soon(self) -> None:
+        """Flush if PERIOD has passed since the last batch."""
+        if self._batch and time.monotonic() - self._sent >= self.PERIOD:
+            self.flush()
 
 
 class VU:
@@ -119,13 +132,12 @@ class VU:
         self.test = test
         self.id = vu_id
         self.hub = hub
-        self.loop = EventLoop()
+        self.loop = EventLoop(hub)
         self.modules = ModuleMap(test.script, test.modules, self._activate)
         self.engine = Engine(self.modules)
         self.modules.attach(self.engine)
         self.engine.on_interrupt_check(self._interrupt_check)
         if hub is not None:
-            self.loop.park = hub.wait
             self.loop.call_blocking = lambda fn: hub.call_blocking(fn, self._should_stop)
         self.state = VUState(test, vu_id)
         self.metrics = VUMetrics(self)
@@ -138,10 +150,12 @@ class VU:
         self._result: tuple[str | None, str | None] = (None, None)  # (error text, value JSON)
         self._fault: str | None = None
         self._interrupted = False
+        self._running = False  # in run()
         e = self.engine
         e.export("vu.fault", self.fault)
         e.export("vu.settled", self._on_settled)
-        e.export("vu.wait", self._wait)
+        self._scenario_sent: IterationContext | None = None
+        self._exported: dict[str, Any] = {}  # the script's exported functions, held by the engine
 
     # -- modules ------------------------------------------------------------------
     def _activate(self, name: str) -> None:
@@ -153,7 +167,7 @@ class VU:
         instance = root.instance(ModuleVU(self, name))
         self.instances[name] = instance
         for function, call in instance.functions().items():
-            self.engine.export(f"{name}:{function}", _guarded(call, f"{name}:{function}"))
+            self.engine.export(f"{name}:{function}", call, passes=(IterationAborted,))
 
     def _each_instance(self, hook: str) -> None:
         """Call every instance's abandon() or close(): a module's mistake is
@@ -181,6 +195,7 @@ class VU:
         self.in_init = False
         return self.engine.eval("__k6host.exportedOptions()") or {}
 
+
     def init_runtime(self) -> None:
         """The globals and module system, before any script."""
         source, filename = _runtime_source()
@@ -197,6 +212,9 @@ class VU:
             g=[[root.name, list(root.globals), root.importable] for root in self.test.modules.with_globals()],
             alias=self.test.compatibility_mode != "base",  # k6's "base" mode has no `global`
         )
+        # What the host calls directly (Engine.call) from now on.
+        self._iterate = self.engine.function("iterate")
+        self._dispatch = self.engine.function("dispatch")
 
     # -- the REPL -------------------------------------------------------------------
     def begin_interactive(self) -> None:
@@ -208,7 +226,13 @@ class VU:
         """One turn of the event loop outside any iteration (the REPL's idle time)."""
         self.loop.run_once(wait)
         if self.loop.events:
-            self._dispatch()
+            try:
+                self.engine.call(self._dispatch, Json(json.dumps(self._take_events())))
+            except ScriptError as exc:
+                self.fault(exc.text)
+            rejection = self.engine.take_rejection()
+            if rejection is not None:
+                self.fault("Uncaught (in promise) " + rejection)
         self.metrics.flush()
         if self._fault is not None:
             self.test.log("error", stack_for_log(self._fault))
@@ -227,7 +251,6 @@ class VU:
     def run(
         self,
         function: str,
-        iteration: int,
         deadline: Callable[[], float | None] = lambda: None,
         want_value: bool = False,
         stop: threading.Event | None = None,
@@ -242,20 +265,38 @@ class VU:
         self._deadline = deadline
         self._stop = stop if stop is not None else self.test.stop
         self.state.groups.clear()
+        engine = self.engine
+        self._running = True
         try:
-            # Returns when the iteration is over: its events are delivered
-            # inside this one eval (see _wait and host.drive in runtime.js).
-            self.engine.eval(
-                "__k6host.iterate(__k6host.main[dukpy.f], dukpy.i, __k6host.setupData, dukpy.v, dukpy.c)",
-                f=function,
-                i=iteration,
-                v=want_value,
-                c=self._context_data(),
+            context = self.state.context
+            if context is not self._scenario_sent:
+                engine.call(engine.function("setScenario"), Json(json.dumps(self._scenario_facts())))
+                self._scenario_sent = context
+            exported = self._exported.get(function)
+            if exported is None:
+                exported = self._exported[function] = engine.function("main", function)  # HostError if not there
+            done = engine.call(
+                self._iterate,
+                exported,
+                want_value,
+                self.state.iteration_in_instance,
+                context.iteration_in_scenario,
+                context.iteration_in_test,
+                context.scenario_iteration_in_instance,
             )
-        except ScriptError as exc:  # an unhandled rejection, or interrupted JavaScript
+            if done:  # else it settles through vu.settled, maybe already
+                self._settled = True
+            self._drive()
+        except ScriptError as exc:  # interrupted JavaScript, or an error out of the engine
+            self._interrupted = self._interrupted or engine.interrupted
             if self._fault is None:
                 self._fault = "Uncaught (in promise) " + exc.text
-        self.metrics.flush()
+        except HostError:
+            self._fault = f"TypeError: {function} is not a function (the script does not export it)"
+        finally:
+            self._running = False
+        self.metrics.flush_soon()  # whoever runs the VU flushes at the end of its job
+        engine.collect_garbage()
         if self.hub is not None:
             self.hub.share()
         # A stop also aborts running JavaScript (see Engine.on_interrupt_check),
@@ -270,42 +311,41 @@ class VU:
             self._abandon()
         return self._result
 
-    def _wait(self) -> list[Any] | None:
-        """The iteration's next events, or None when it is over.
+    def _drive(self) -> None:
+        """Deliver the iteration's events until it is over.
 
-        Called from JavaScript (host.drive). While other promise jobs are
-        pending it returns nothing, so they run first; it delivers events,
-        or blocks on the selector, only when the job queue is empty.
+        Events are macrotasks: each batch goes in only once the promise jobs
+        of the last have all run (Engine.call runs them before it returns),
+        and the VU waits on its loop only when no event is queued.
         """
-        loop = self.loop
+        loop, engine = self.loop, self.engine
         while True:
+            if engine.has_unhandled_rejection():
+                rejection = engine.take_rejection()
+                if rejection is not None and self._fault is None:
+                    self._fault = "Uncaught (in promise) " + rejection
             if self._fault is not None or self._interrupted:
-                return None
+                return
             if self._settled and self._result[0] is not None:
-                return None  # it failed (test.abort() too): done, even if the test is stopping
+                return  # it failed (test.abort() too): done, even if the test is stopping
             if self._should_stop():
                 self._interrupted = True
-                return None
-            if self.engine.jobs_pending():
-                # Events are macrotasks: none may come between promise jobs
-                # (a listener could run before the code awaiting it is ready).
-                return []
+                return
             if loop.events:
-                return self._take_events()
-            if self._settled and not loop.busy:
-                return None
-            if not loop.busy or self.engine.has_unhandled_rejection():
-                # Nothing is left that could settle it (k6 ends it too), or a
-                # rejection nobody handled: ending the eval lets dukpy raise it.
-                return None
+                engine.call(self._dispatch, Json(json.dumps(self._take_events())))
+                continue
+            if not loop.busy:
+                return  # settled, or nothing is left that could settle it (k6 ends it too)
             loop.run_once(self._wait_limit())
 
     def _interrupt_check(self) -> bool:
         """Asked by the engine every few thousand operations: a long run of
-        JavaScript lets other VUs have their turn, and stops when it must."""
+        JavaScript lets other VUs have their turn, and stops when it must
+        (in init code and iterations; never between them, where the host
+        sets things up with stop flags left from the last run)."""
         if self.hub is not None:
             self.hub.share()
-        return self._should_stop()
+        return (self.in_init or self._running) and self._should_stop()
 
     def _should_stop(self) -> bool:
         deadline = self._deadline()
@@ -317,18 +357,14 @@ class VU:
             return _POLL
         return max(0.0, min(_POLL, deadline - time.monotonic()))
 
-    def _context_data(self) -> dict[str, Any]:
+    def _scenario_facts(self) -> dict[str, Any]:
+        """What k6/execution tells of the scenario; the iteration's counters go with each call."""
         c = self.state.context
         return {
             "scenario": c.scenario,
             "executor": c.executor,
             "startTime": c.scenario_start,
-            "iterationInScenario": c.iteration_in_scenario,
-            "iterationInTest": c.iteration_in_test,
-            "scenarioIterationInInstance": c.scenario_iteration_in_instance,
             "idInTest": self.state.test.segment.global_index(self.state.id - 1) + 1 if self.state.id > 0 else 0,
-            "iterationInInstance": self.state.iteration_in_instance,
-            "iter": self.state.iteration_in_instance,
         }
 
     def _take_events(self) -> list[list[Any]]:
@@ -348,20 +384,14 @@ class VU:
                 self.fault(f"{exc.js_name}: {exc}")
         return events
 
-    def _dispatch(self) -> None:
-        events = self._take_events()
-        try:
-            self.engine.eval("__k6host.dispatch(dukpy.e)", e=events)
-        except ScriptError as exc:  # an unhandled promise rejection
-            if self._fault is None:
-                self._fault = "Uncaught (in promise) " + exc.text
-
     def _abandon(self) -> None:
-        """Drop what the failed iteration left: sockets, timers, events."""
+        """Drop what the failed iteration left: sockets, timers, events, and
+        its rejections no handler took (the next iteration's otherwise)."""
         self._each_instance("abandon")
         self.loop.clear()
+        self.engine.take_rejection()
         try:
-            self.engine.eval("__k6host.reset()")
+            self.engine.call(self.engine.function("reset"))
         except ScriptError:
             pass
 
@@ -414,6 +444,10 @@ class VU:
             self.loop.unwatch(fileobj)
 
     def sleep(self, seconds: float) -> None:
+        with self.engine.resting():
+            self._sleep(seconds)
+
+    def _sleep(self, seconds: float) -> None:
         until = time.monotonic() + seconds
         while True:
             if self._should_stop():
@@ -426,23 +460,7 @@ class VU:
             # In steps: a ramp-down may bring the deadline closer meanwhile.
             step = min(left, self._wait_limit())
             if self.hub is not None:
-                self.hub.wait(None, step, self._stop)
+                self.hub.wait(step, self._stop)
             else:
                 self._stop.wait(step)
 
-
-def _guarded(call: Callable[..., Any], where: str) -> Callable[..., Any]:
-    """A module function as JavaScript may call it: a Python bug in it becomes
-    a thrown Error that names the function, never an engine failure."""
-
-    def guarded(*args: Any) -> Any:
-        try:
-            return call(*args)
-        except HostError:
-            raise  # Engine.export turns it into the error the script sees
-        except IterationAborted:
-            raise
-        except Exception as exc:
-            return {ERROR_KEY: ["Error", f"{where}: {type(exc).__name__}: {exc}"]}
-
-    return guarded

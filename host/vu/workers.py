@@ -58,7 +58,7 @@ class VUWorker:
                 return
             while True:
                 while not self._jobs:
-                    self._hub.wait(None, None, reason=self)  # until submit() wakes it
+                    self._hub.wait(None, reason=self)  # until submit() wakes it
                 job = self._jobs.popleft()
                 if job is None:
                     break

@@ -197,7 +197,7 @@ class Executor:
         vu.state.context.scenario_iteration_in_instance = in_test if self.test.split_run else in_instance
         started = time.perf_counter()
         try:
-            error, _ = vu.run(self.scenario.exec, slot.iterations, deadline=lambda: slot.deadline)
+            error, _ = vu.run(self.scenario.exec, deadline=lambda: slot.deadline)
         except IterationAborted:
             with self._lock:
                 self.iterations_interrupted += 1
@@ -207,7 +207,7 @@ class Executor:
         vu.state.iteration_in_instance += 1
         vu.metrics.add("iteration_duration", (time.perf_counter() - started) * 1000.0, {})
         vu.metrics.add("iterations", 1, {})
-        vu.metrics.flush()
+        vu.metrics.flush_soon()
         with self._lock:
             self.iterations_completed += 1
         self.test.count("iterations_completed")
@@ -236,6 +236,7 @@ class Executor:
                 vu.enter_scenario(context)
                 body(vu)
             finally:
+                vu.metrics.flush()
                 self.test.count("vus_active", -1)
                 with self._lock:
                     self._running_jobs -= 1

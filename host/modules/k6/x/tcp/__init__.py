@@ -1,12 +1,13 @@
 """k6/x/tcp: the Python side of the Socket (and of the older blocking API).
 
-Each VU's instance maps socket ids to connections (k6host.net), whose pyee
+Each VU's instance maps socket ids to connections (k6host.net), whose
 events become the module's events for tcp.js ("connect", "data", ...),
 handed over in batches.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping
 
 from k6host.engine.loader import jsmodules_dir
@@ -14,6 +15,20 @@ from k6host.modules.api import Instance, Module, ModuleVU
 from k6host.modules.k6.encoding import EncodingError, to_bytes
 from k6host.modules.k6.x.tcp.classic import ClassicTcp
 from k6host.net.connection import Connection
+
+
+# A connection's events (k6host.net.connection) by the names tcp.js knows;
+# after the last two the connection is gone.
+_KINDS = {
+    "connect": "connect",
+    "connect_error": "connectFailed",
+    "data": "data",
+    "error": "error",
+    "close": "closed",
+    "timeout": "timeout",
+    "written": "written",
+}
+_ENDS = ("connect_error", "close")
 
 
 class TcpInstance(Instance):
@@ -39,21 +54,16 @@ class TcpInstance(Instance):
         }
 
     def connect(self, sid: int, host: str, port: int, tls: bool, tags: dict[str, str], timeout_ms: float) -> None:
-        emit = self.vu.emit
         conn = self.vu.connection(host, tags, debug_id=sid)
-        conn.on("connect", lambda *addr: emit("connect", sid, *addr))
-        conn.on("connect_error", lambda reason: self._forget(sid, "connectFailed", reason))
-        conn.on("data", lambda chunk: emit("data", sid, chunk))
-        conn.on("error", lambda method, reason: emit("error", sid, method, reason))
-        conn.on("close", lambda: self._forget(sid, "closed"))
-        conn.on("timeout", lambda: emit("timeout", sid))
-        conn.on("written", lambda wid, n, reason: emit("written", sid, wid, n, reason))
+        conn.sink = functools.partial(self._event, sid)
         self._conns[sid] = conn
         conn.open(host, int(port), bool(tls), float(timeout_ms))
 
-    def _forget(self, sid: int, *event: Any) -> None:
-        self._conns.pop(sid, None)
-        self.vu.emit(event[0], sid, *event[1:])
+    def _event(self, sid: int, event: str, *args: Any) -> None:
+        """A connection's event, as tcp.js's event [module, kind, sid, ...]."""
+        if event in _ENDS:
+            self._conns.pop(sid, None)
+        self.vu.emit(_KINDS[event], sid, *args)
 
     def write(
         self, sid: int, payload: str | None, encoding: str, tags: dict[str, str], more: bool = False
