@@ -100,6 +100,9 @@ def workloads() -> list[Workload]:
                 Contender("k6host", k6host("churn.js", "--processes", "1"), iterations),
                 Contender("node", ["node", str(HERE / "churn_node.js")], iterations),
                 Contender("asyncio", [sys.executable, str(HERE / "churn_asyncio.py")], iterations),
+                # What 10 VUs (tasks) cost over 1: compare the CPU µs per iteration.
+                Contender("k6host 1 VU", k6host("churn.js", "--processes", "1"), iterations, env={"VUS": "1"}),
+                Contender("asyncio 1 task", [sys.executable, str(HERE / "churn_asyncio.py")], iterations, env={"VUS": "1"}),
                 Contender("locust", [sys.executable, "-m", "locust", "-f", str(HERE / "churn_locust.py"), "--headless",
                                      "-u", "10", "-r", "10", "-t", "20s", "--only-summary", "--loglevel", "ERROR"],
                           iterations),
