@@ -329,7 +329,10 @@
   }
 
   // Events from the host, each [module, kind, ...], for the module's handler.
+  // The bytes of the events come as the arguments after them (or, when
+  // there are many, are in the inbox already).
   host.dispatch = function (events) {
+    for (let i = 1; i < arguments.length; i++) host.inbox[i - 1] = arguments[i]
     const handlers = host.handlers
     for (let i = 0; i < events.length; i++) {
       const ev = events[i]

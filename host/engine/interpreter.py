@@ -454,8 +454,8 @@ class Engine:
         """Call ``function`` (from :meth:`function`) with ``args``, then run
         every promise job that queues, as the end of an eval would.
 
-        Arguments: None, bool, int, float, str, Json text, or a value from
-        :meth:`function`. The result comes
+        Arguments: None, bool, int, float, str, Json text, bytes (a
+        Uint8Array), or a value from :meth:`function`. The result comes
         back if it is one of those (a string as str), else None. A thrown
         exception, an unhandled job error or an interrupt raises ScriptError
         (``interrupted`` tells the last); unhandled rejections are left for
@@ -464,7 +464,15 @@ class Engine:
         q, ctx = _quickjs, self._context
         if len(args) >= len(_ARGV):
             raise TypeError(f"at most {len(_ARGV) - 1} arguments")
-        values = [self._to_js(arg) for arg in args]
+        values: list[_JSValue] = []
+        try:
+            for arg in args:
+                values.append(self._to_js(arg))
+        except BaseException:
+            for arg, value in zip(args, values):
+                if isinstance(arg, (str, bytes)):
+                    q.JS_FreeValue(ctx, value)
+            raise
         argv = _ARGV[len(args)](*values)
         self.interrupted = False
         q.JS_UpdateStackTop(self._runtime)
@@ -473,7 +481,7 @@ class Engine:
         try:
             result = q.JS_Call(ctx, function, _UNDEFINED, len(args), argv)
             for arg, value in zip(args, values):
-                if isinstance(arg, str):  # made for this call (strings, parsed JSON)
+                if isinstance(arg, (str, bytes)):  # made for this call (strings, parsed JSON, Uint8Arrays)
                     q.JS_FreeValue(ctx, value)
             if result.tag == _JS_TAG_EXCEPTION:
                 error = self._exception_text()
@@ -505,12 +513,18 @@ class Engine:
             return _JSValue(struct.unpack("<Q", struct.pack("<d", float(arg)))[0], _JS_TAG_FLOAT64)
         if isinstance(arg, str):
             data = arg.encode("utf-8", "surrogatepass")
-            if type(arg) is Json:
+            if kind is Json:
                 value = _quickjs.JS_ParseJSON(self._context, data, len(data), b"<k6host>")
             else:
                 value = _quickjs.JS_NewStringLen(self._context, data, len(data))
             if value.tag == _JS_TAG_EXCEPTION:
                 raise ScriptError(self._exception_text())
+            return value
+        if kind is bytes:
+            value = _quickjs.JS_NewUint8ArrayCopy(self._context, arg, len(arg))
+            if value.tag == _JS_TAG_EXCEPTION:
+                self._drop_exception()
+                raise HostError(f"out of memory: no room for {len(arg)} bytes in the engine's heap")
             return value
         raise TypeError(f"cannot pass {type(arg).__name__} to JavaScript")
 
@@ -665,9 +679,10 @@ class Engine:
         _quickjs.JS_SetGCThreshold(self._runtime, after + max(after, _GC_SAFETY))
         return True
 
-    # The nudge is armed on entry at most every half period, and left armed on
-    # the way out: two timer_settime calls per entry were a tenth of a churn
-    # iteration's CPU. A nudge that fires while no JavaScript runs costs one
+    # The nudge is armed on entry once 80 % of its period has passed since it
+    # was last armed (so it is always due within _NUDGE_AFTER), and left armed
+    # on the way out: two timer_settime calls per entry were a tenth of a
+    # churn iteration's CPU. A nudge that fires while no JavaScript runs costs one
     # needless interrupt check at the next entry (and a thread start); a VU
     # about to sleep stops it (resting).
     def _enter(self) -> None:
@@ -677,7 +692,7 @@ class Engine:
         nudge = self._nudge
         if nudge is not None:
             now = time.monotonic()
-            if now - self._armed_at > _NUDGE_AFTER / 2:
+            if now - self._armed_at > _NUDGE_AFTER * 0.8:
                 self._armed_at = now
                 nudge.arm(_NUDGE_AFTER)
 

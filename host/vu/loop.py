@@ -3,7 +3,7 @@
 I/O callbacks and timers never call into JavaScript themselves; they append
 events to :attr:`EventLoop.events`, and the VU delivers the whole queue in one
 entry into the interpreter per wake-up. An event is a list of JSON values
-whose last item may be bytes (see VU._take_events).
+whose last item may be bytes (see VU._deliver).
 
 On a hub, every VU's sockets are in the hub's one epoll: the hub hands each
 readiness to the loop that owns the fd and wakes its VU, which runs the
