@@ -5,7 +5,8 @@
 Each workload runs its contenders alternately (A B A B ...), each in its own
 process, against one Node.js echo server on 127.0.0.1 that this harness
 starts, and prints the median of every contender and its ratio to k6host.
-Every run is bounded by a timeout.
+Every run is bounded by a timeout, and starts once the last one's closed
+sockets have left TIME_WAIT (at most 65 s later; see settle).
 """
 
 from __future__ import annotations
@@ -206,6 +207,23 @@ _MEASURE = (
 _MEASURED = re.compile(r"MAXRSS_KB (\d+) CPU_S ([0-9.]+)")
 
 
+def settle(limit: float = 65.0) -> None:
+    """Wait (at most ``limit`` s) until the sockets the last contender closed
+    have left TIME_WAIT: a churn run fills the port range (Node's leaves
+    ~28,000 of 28,232 ports waiting), and the next contender's connect() then
+    pays for the search, whoever it is."""
+    until = time.monotonic() + limit
+    while time.monotonic() < until:
+        try:
+            fields = Path("/proc/net/sockstat").read_text().split()
+            waiting = int(fields[fields.index("tw") + 1])
+        except (OSError, ValueError, IndexError):
+            return
+        if waiting < 1000:
+            return
+        time.sleep(1.0)
+
+
 def run_once(contender: Contender, env: dict[str, str], per: str, scale: float) -> tuple[float, float | None]:
     """The contender's figure, and its CPU µs per ``scale`` units of ``per`` (None without)."""
     started = time.perf_counter()
@@ -238,6 +256,7 @@ def run_workload(workload: Workload, runs: int, port: int) -> list[Row]:
     cpus: dict[str, list[float]] = {c.name: [] for c in workload.contenders}
     for _ in range(runs):
         for contender in workload.contenders:
+            settle()
             figure, cpu = run_once(contender, env, workload.per, workload.per_scale)
             samples[contender.name].append(figure)
             if cpu is not None:
