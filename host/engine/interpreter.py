@@ -469,9 +469,7 @@ class Engine:
             for arg in args:
                 values.append(self._to_js(arg))
         except BaseException:
-            for arg, value in zip(args, values):
-                if isinstance(arg, (str, bytes)):
-                    q.JS_FreeValue(ctx, value)
+            self._free_made(args, values)
             raise
         argv = _ARGV[len(args)](*values)
         self.interrupted = False
@@ -480,9 +478,7 @@ class Engine:
         self._direct += 1
         try:
             result = q.JS_Call(ctx, function, _UNDEFINED, len(args), argv)
-            for arg, value in zip(args, values):
-                if isinstance(arg, (str, bytes)):  # made for this call (strings, parsed JSON, Uint8Arrays)
-                    q.JS_FreeValue(ctx, value)
+            self._free_made(args, values)
             if result.tag == _JS_TAG_EXCEPTION:
                 error = self._exception_text()
                 if self.interrupted:
@@ -498,6 +494,12 @@ class Engine:
         finally:
             self._direct -= 1
             self._leave()
+
+    def _free_made(self, args: tuple[Any, ...], values: list[_JSValue]) -> None:
+        """Free the values _to_js made for ``args`` (strings, parsed JSON, Uint8Arrays)."""
+        for arg, value in zip(args, values):
+            if isinstance(arg, (str, bytes)):
+                _quickjs.JS_FreeValue(self._context, value)
 
     def _to_js(self, arg: Any) -> _JSValue:
         kind = type(arg)

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from pyee import EventEmitter
 
+from k6host.net.dnsconfig import ip_literal
 from k6host.net.netconfig import BlockedError, host_problem
 from k6host.vu.loop import EventLoop, Timer
 
@@ -47,14 +48,9 @@ def _recv_buffer() -> memoryview:
 
 
 def is_address(host: str) -> bool:
-    """Whether ``host`` is an IP address (no lookup needed)."""
-    for family, text in ((socket.AF_INET, host), (socket.AF_INET6, host.strip("[]").split("%", 1)[0])):
-        try:
-            socket.inet_pton(family, text)
-            return True
-        except (OSError, ValueError):
-            pass
-    return False
+    """Whether ``host`` is an IP address (no lookup needed), an IPv6 one
+    also in brackets or with a zone."""
+    return ip_literal(host) or (":" in host and ip_literal(host.strip("[]").split("%", 1)[0]))
 
 
 def os_reason(exc: BaseException) -> str:

@@ -309,8 +309,7 @@ class VU:
             self._fault = f"TypeError: {function} is not a function (the script does not export it)"
         finally:
             self._running = False
-        self.metrics.flush_soon()  # whoever runs the VU flushes at the end of its job
-        engine.collect_garbage()
+        engine.collect_garbage()  # samples: whoever runs the VU hands them over (executors, setup/teardown)
         if self.hub is not None:
             self.hub.share()
         # A stop also aborts running JavaScript (see Engine.on_interrupt_check),
